@@ -1,0 +1,53 @@
+"""otelstream: drop-in OpenTelemetry tracing for LangGraph, and live streams from it.
+
+>>> import otelstream
+>>> otelstream.instrument()   # every graph run in the process becomes one trace
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
+from otelstream.config import Settings
+from otelstream.errors import failure_counts
+from otelstream.instrumentor import OtelStreamInstrumentor
+from otelstream.version import __version__
+
+__all__ = [
+    "OtelStreamInstrumentor",
+    "Settings",
+    "__version__",
+    "failure_counts",
+    "instrument",
+    "uninstrument",
+]
+
+
+def instrument(
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    **options: Any,
+) -> OtelStreamInstrumentor:
+    """Trace every LangGraph/LangChain run in this process. Calling it again changes nothing.
+
+    ``options`` are :class:`Settings` fields (``capture_content``, ``capture_tokens``,
+    ``max_attribute_length``, ``redact``, ...); unset ones come from ``OTELSTREAM_*``
+    environment variables.
+    """
+    Settings.from_env(**options)  # reject bad options before touching anything
+    instrumentor = OtelStreamInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, **options
+        )
+    return instrumentor
+
+
+def uninstrument() -> None:
+    """Remove every otelstream hook. Calling it when not instrumented changes nothing."""
+    instrumentor = OtelStreamInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()

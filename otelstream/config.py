@@ -1,0 +1,94 @@
+"""Settings: ``instrument()`` options, falling back to ``OTELSTREAM_*`` environment variables.
+
+One switch turns recorded content off for export (``capture_content`` /
+``OTELSTREAM_CAPTURE_CONTENT``); one opts in to token capture for calls the user did not
+stream (``capture_tokens`` / ``OTELSTREAM_CAPTURE_TOKENS``). Every string attribute is
+bounded by ``max_attribute_length`` (``OTELSTREAM_MAX_ATTRIBUTE_LENGTH``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+_logger = logging.getLogger(__name__)
+
+Redactor = Callable[[str, str], str]
+"""``redact(key, text) -> text``: scrubs a serialized payload before it is recorded.
+
+``key`` names what the text is (``"input"``, ``"output"``, ``"chunk"``, ``"custom"``,
+``"interrupt"``, ``"error"``, ``"metadata"``); ``text`` is its JSON form."""
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    _logger.warning("otelstream: ignoring %s=%r (expected true or false)", name, raw)
+    return default
+
+
+def _env_int(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        _logger.warning("otelstream: ignoring %s=%r (expected an integer)", name, raw)
+        return default
+    if value < minimum:
+        _logger.warning("otelstream: %s=%d is below %d; using %d", name, value, minimum, minimum)
+        return minimum
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What otelstream records. Built once per ``instrument()`` call."""
+
+    capture_content: bool = True
+    """Record inputs, outputs, tokens and custom payloads in spans."""
+    capture_tokens: bool = False
+    """Make chat models stream (as ``astream_events`` does) so every run records tokens."""
+    max_attribute_length: int = 16_384
+    """Longest string attribute, in characters; longer ones are cut and marked."""
+    token_batch_size: int = 64
+    """Stream chunks coalesced into one exported span event."""
+    max_stream_events: int = 64
+    """Most coalesced stream span events per span; the rest are counted, not exported."""
+    redact: Redactor | None = None
+    """Scrubs each serialized payload before it is recorded."""
+
+    @classmethod
+    def from_env(cls, **options: Any) -> Settings:
+        """Options given explicitly win over the environment; unknown options are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(options) - known
+        if unknown:
+            raise TypeError(f"unknown otelstream option(s): {', '.join(sorted(unknown))}")
+        base = cls(
+            capture_content=_env_bool("OTELSTREAM_CAPTURE_CONTENT", True),
+            capture_tokens=_env_bool("OTELSTREAM_CAPTURE_TOKENS", False),
+            max_attribute_length=_env_int("OTELSTREAM_MAX_ATTRIBUTE_LENGTH", 16_384, 64),
+            token_batch_size=_env_int("OTELSTREAM_TOKEN_BATCH_SIZE", 64, 1),
+            max_stream_events=_env_int("OTELSTREAM_MAX_STREAM_EVENTS", 64, 1),
+        )
+        given = {k: v for k, v in options.items() if v is not None}
+        if "redact" in given and not callable(given["redact"]):
+            raise TypeError("otelstream option 'redact' must be callable: redact(key, text) -> text")
+        for name in ("max_attribute_length", "token_batch_size", "max_stream_events"):
+            if name in given and (not isinstance(given[name], int) or given[name] < 1):
+                raise ValueError(f"otelstream option {name!r} must be a positive integer")
+        return cls(**{**base.__dict__, **given})

@@ -1,0 +1,96 @@
+"""``OtelStreamInstrumentor``: the ``BaseInstrumentor`` behind ``instrument()`` and zero-code use.
+
+Registered under the ``opentelemetry_instrumentor`` entry point, so
+``opentelemetry-instrument python app.py`` instruments every LangGraph/LangChain run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+from uuid import UUID
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from packaging.requirements import Requirement
+from wrapt import wrap_function_wrapper
+
+from otelstream.callback_handler import OtelStreamCallbackHandler, StreamTap
+from otelstream.config import Settings
+from otelstream.hooks import CallbackManagerHook, RuntimeHook
+from otelstream.package import _instruments, _supported_langgraph
+from otelstream.span_manager import SpanManager
+from otelstream.version import __version__
+
+_logger = logging.getLogger(__name__)
+
+
+def _langgraph_supported() -> bool:
+    requirement = Requirement(_supported_langgraph)
+    try:
+        installed = version(requirement.name)
+    except PackageNotFoundError:
+        return False
+    if requirement.specifier.contains(installed, prereleases=True):
+        return True
+    _logger.warning(
+        "otelstream: langgraph %s is outside the supported range (%s); graph-level hooks "
+        "are off, callback tracing still works",
+        installed,
+        requirement.specifier,
+    )
+    return False
+
+
+class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Hooks LangChain's callback managers (and LangGraph's runtime) to record every run."""
+
+    settings: Settings | None = None
+    span_manager: SpanManager | None = None
+    handler: OtelStreamCallbackHandler | None = None
+    _langgraph_hooked = False
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer_provider = kwargs.pop("tracer_provider", None)
+        kwargs.pop("meter_provider", None)  # metrics are recorded by a later release
+        settings = Settings.from_env(**kwargs)
+        tracer = trace.get_tracer(
+            "otelstream", __version__, tracer_provider=tracer_provider
+        )
+        span_manager = SpanManager(tracer, settings)
+        handler = OtelStreamCallbackHandler(span_manager.handle)
+        tap = StreamTap(handler)
+        self.settings, self.span_manager, self.handler = settings, span_manager, handler
+
+        wrap_function_wrapper(
+            "langchain_core.callbacks.base",
+            "BaseCallbackManager.__init__",
+            CallbackManagerHook(handler, tap, self._wants_stream),
+        )
+        if _langgraph_supported():
+            wrap_function_wrapper("langgraph.runtime", "Runtime.__init__", RuntimeHook(handler))
+            self._langgraph_hooked = True
+
+    def _wants_stream(self, parent_run_id: UUID | None) -> bool:
+        settings = self.settings
+        return settings is not None and settings.capture_tokens
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        from langchain_core.callbacks.base import BaseCallbackManager
+
+        unwrap(BaseCallbackManager, "__init__")
+        if self._langgraph_hooked:
+            from langgraph.runtime import Runtime
+
+            unwrap(Runtime, "__init__")
+            self._langgraph_hooked = False
+        if self.handler is not None:
+            # Managers created earlier may still hold the handler: make it inert.
+            self.handler.disable()
+        self.settings = self.span_manager = self.handler = None

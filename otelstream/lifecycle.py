@@ -1,0 +1,120 @@
+"""The lifecycle vocabulary shared by every layer: runs and their ``astream_events`` v2 events.
+
+``RunInfo`` is what LangChain's own ``_AstreamEventsCallbackHandler`` keeps per run (name,
+type, tags, metadata, parents, inputs). ``LifecycleEvent`` is one v2 event, holding the live
+payload objects, before anything is serialized: the span manager turns it into spans and
+span events, and the in-process subscriber turns it back into the exact v2 dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+START = "start"
+STREAM = "stream"
+END = "end"
+ERROR = "error"
+CUSTOM = "custom"
+CUSTOM_WRITE = "custom_write"
+
+
+class RunInfo:
+    """One LangChain run, from its ``on_*_start`` to its end."""
+
+    __slots__ = (
+        "run_id",
+        "run_type",
+        "name",
+        "tags",
+        "metadata",
+        "parent",
+        "parent_run_id",
+        "parent_ids",
+        "root",
+        "inputs",
+        "has_inputs",
+        "tool_call_id",
+        "serialized",
+        "extra",
+        "state",
+        "tapped",
+    )
+
+    def __init__(
+        self,
+        run_id: UUID,
+        run_type: str,
+        name: str,
+        tags: list[str],
+        metadata: dict[str, Any],
+        parent: RunInfo | None,
+        parent_run_id: UUID | None,
+        serialized: dict[str, Any] | None,
+        extra: dict[str, Any],
+    ) -> None:
+        self.run_id = run_id
+        self.run_type = run_type
+        self.name = name
+        self.tags = tags
+        self.metadata = metadata
+        self.parent = parent
+        self.parent_run_id = parent_run_id
+        if parent is not None:
+            self.parent_ids: list[str] = [*parent.parent_ids, str(parent.run_id)]
+            self.root: RunInfo = parent.root
+        else:
+            self.parent_ids = [str(parent_run_id)] if parent_run_id is not None else []
+            self.root = self
+        self.inputs: Any = None
+        self.has_inputs = False
+        self.tool_call_id: str | None = None
+        self.serialized = serialized
+        self.extra = extra
+        self.state: Any = None  # owned by the span manager
+        self.tapped = False
+
+    @property
+    def is_root(self) -> bool:
+        return self.root is self
+
+
+class LifecycleEvent:
+    """One ``astream_events`` v2 event (or a run's error/interrupt end, which v2 does not emit)."""
+
+    __slots__ = ("phase", "event", "run", "name", "tags", "metadata", "data", "time_ns", "error")
+
+    def __init__(
+        self,
+        phase: str,
+        event: str,
+        run: RunInfo,
+        data: Any,
+        time_ns: int,
+        *,
+        name: str | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        self.phase = phase
+        self.event = event
+        self.run = run
+        self.data = data
+        self.time_ns = time_ns
+        self.name = run.name if name is None else name
+        self.tags = run.tags if tags is None else tags
+        self.metadata = run.metadata if metadata is None else metadata
+        self.error = error
+
+    def to_dict(self) -> dict[str, Any]:
+        """The exact event dict ``astream_events(version="v2")`` yields for this event."""
+        return {
+            "event": self.event,
+            "data": self.data,
+            "run_id": str(self.run.run_id),
+            "name": self.name,
+            "tags": self.tags,
+            "metadata": self.metadata,
+            "parent_ids": self.run.parent_ids,
+        }

@@ -1,0 +1,127 @@
+"""Payloads to bounded JSON text, never raising.
+
+Spans carry the serialized form of inputs, outputs and chunks. User state can be anything
+(sets, bytes, pydantic models, cycles, objects whose ``repr`` raises), so the fast path is
+``json.dumps`` with a ``default`` hook and the fallback is a guarded walk. The result is cut
+to a length limit with a visible marker; truncation is reported to the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import enum
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+TRUNCATION_MARKER = "...[truncated {} chars]"
+MAX_DEPTH = 64
+
+_encoder_cache: dict[int, json.JSONEncoder] = {}
+
+
+def _to_jsonable(obj: Any) -> Any:
+    """``default`` hook: one level of conversion for objects ``json`` does not know."""
+    model_dump = getattr(obj, "model_dump", None)
+    if callable(model_dump) and not isinstance(obj, type):
+        try:
+            return model_dump()
+        except Exception:  # a broken model still serializes as its repr
+            return _safe_repr(obj)
+    if isinstance(obj, (set, frozenset)):
+        try:
+            return sorted(obj)
+        except TypeError:
+            return list(obj)
+    if isinstance(obj, bytes):
+        try:
+            return obj.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(obj).decode("ascii")}
+    if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
+        return obj.isoformat()
+    if isinstance(obj, (uuid.UUID, datetime.timedelta)):
+        return str(obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, BaseException):
+        return {"type": type(obj).__name__, "message": _safe_str(obj)}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)}
+    tolist = getattr(obj, "tolist", None)  # numpy arrays and scalars
+    if callable(tolist):
+        try:
+            return tolist()
+        except Exception:
+            return _safe_repr(obj)
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, (tuple, list)):
+        return list(obj)
+    return _safe_repr(obj)
+
+
+def _safe_repr(obj: Any) -> str:
+    try:
+        return repr(obj)
+    except Exception:
+        return f"<unrepresentable {type(obj).__qualname__}>"
+
+
+def _safe_str(obj: Any) -> str:
+    try:
+        return str(obj)
+    except Exception:
+        return _safe_repr(obj)
+
+
+def _walk(obj: Any, depth: int, seen: set[int]) -> Any:
+    """Slow path: convert recursively, breaking cycles and bounding depth."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if depth >= MAX_DEPTH:
+        return "<max depth>"
+    oid = id(obj)
+    if oid in seen:
+        return "<cycle>"
+    seen.add(oid)
+    try:
+        if isinstance(obj, Mapping):
+            return {_safe_str(k): _walk(v, depth + 1, seen) for k, v in list(obj.items())}
+        if isinstance(obj, (list, tuple)):
+            return [_walk(v, depth + 1, seen) for v in obj]
+        converted = _to_jsonable(obj)
+        if converted is obj or isinstance(converted, str):
+            return converted if isinstance(converted, str) else _safe_repr(obj)
+        return _walk(converted, depth + 1, seen)
+    except Exception:
+        return _safe_repr(obj)
+    finally:
+        seen.discard(oid)
+
+
+def dumps(obj: Any) -> str:
+    """Serialize anything to JSON text; never raises."""
+    try:
+        return json.dumps(obj, default=_to_jsonable, ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError):
+        pass
+    except Exception:
+        pass
+    try:
+        return json.dumps(_walk(obj, 0, set()), ensure_ascii=False, separators=(",", ":"))
+    except Exception:
+        return json.dumps(_safe_repr(obj))
+
+
+def bound(text: str, limit: int) -> tuple[str, bool]:
+    """Cut ``text`` to at most ``limit`` characters, ending in a marker saying how much went."""
+    if len(text) <= limit:
+        return text, False
+    dropped = len(text) - limit
+    marker = TRUNCATION_MARKER.format(dropped)
+    keep = max(0, limit - len(marker))
+    return text[:keep] + TRUNCATION_MARKER.format(len(text) - keep), True
