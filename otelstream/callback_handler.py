@@ -29,6 +29,9 @@ _logger = logging.getLogger(__name__)
 Sink = Callable[[LifecycleEvent], None]
 
 
+_MAX_PENDING_GRAPH_RUNS = 10_000
+
+
 def _discard(event: LifecycleEvent) -> None:
     return None
 
@@ -59,6 +62,15 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         super().__init__()
         self._sink = sink
         self.run_map: dict[UUID, RunInfo] = {}
+        # Graph runs announced by the Pregel hook, claimed by their on_chain_start.
+        self._graph_runs: dict[UUID, str] = {}
+
+    def register_graph_run(self, run_id: UUID, operation: str) -> None:
+        """Mark the run about to start as a graph run (``invoke_workflow``/``invoke_agent``)."""
+        graph_runs = self._graph_runs
+        if len(graph_runs) >= _MAX_PENDING_GRAPH_RUNS:  # streams created but never iterated
+            graph_runs.pop(next(iter(graph_runs)), None)
+        graph_runs[run_id] = operation
 
     # Handlers are copied along with configs; one instance must survive the copies.
     def __copy__(self) -> OtelStreamCallbackHandler:
@@ -71,6 +83,7 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         """Stop recording (after ``uninstrument()``); managers may still hold this handler."""
         self._sink = _discard
         self.run_map.clear()
+        self._graph_runs.clear()
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _start(
@@ -279,6 +292,7 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
                 serialized,
                 kwargs,
             )
+            run.graph_operation = self._graph_runs.pop(run_id, None)
             data: dict[str, Any] = {}
             # As astream_events: a placeholder input means "not known yet".
             if inputs != {"input": ""}:

@@ -3,6 +3,10 @@
 * ``BaseCallbackManager.__init__``: every callback manager in the process inherits the
   otelstream handler (the hook OpenTelemetry, OpenInference and OpenLLMetry all use), plus
   the stream tap for runs that asked for tokens.
+* ``langgraph.pregel.Pregel.stream``/``astream`` (which ``invoke``, ``ainvoke`` and
+  ``astream_events`` all go through): the graph run gets a known run id, so its span is
+  told apart from the many other chain runs, and agents (graphs with a ``ToolNode``) from
+  workflows.
 * ``langgraph.runtime.Runtime.__init__``: a graph's ``StreamWriter`` is wrapped so custom
   writes are recorded even when the caller did not ask for ``stream_mode="custom"``.
 
@@ -13,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from otelstream.callback_handler import OtelStreamCallbackHandler, StreamTap
 from otelstream.errors import report_failure
+from otelstream.semconv import OP_INVOKE_AGENT, OP_INVOKE_WORKFLOW
 
 WantsStream = Callable[[UUID | None], bool]
 
@@ -50,6 +55,52 @@ class CallbackManagerHook:
             if tap in handlers:
                 handlers.remove(tap)
             handlers.append(tap)
+
+
+def _new_run_id() -> UUID:
+    """A run id of the kind LangChain itself would assign (uuid7 where it has one)."""
+    try:
+        from langchain_core.utils.uuid import uuid7
+
+        return uuid7()  # type: ignore[no-any-return]
+    except ImportError:
+        return uuid4()
+
+
+def graph_operation(graph: Any) -> str:
+    """``invoke_agent`` for graphs that execute tools through a ``ToolNode``, else a workflow."""
+    for node in getattr(graph, "nodes", {}).values():
+        if type(getattr(node, "bound", None)).__name__ == "ToolNode":
+            return OP_INVOKE_AGENT
+    return OP_INVOKE_WORKFLOW
+
+
+class PregelStreamHook:
+    """Wrapper of ``Pregel.stream``/``astream``: registers the graph run before it starts."""
+
+    def __init__(self, handler: OtelStreamCallbackHandler) -> None:
+        self._handler = handler
+
+    def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            args, kwargs = self._register(instance, args, kwargs)
+        except Exception as exc:
+            report_failure("graph hook", exc)
+        return wrapped(*args, **kwargs)
+
+    def _register(self, graph: Any, args: Any, kwargs: Any) -> tuple[Any, Any]:
+        if len(args) > 1:
+            config, positional = args[1], True
+        else:
+            config, positional = kwargs.get("config"), False
+        config = dict(config or {})  # never mutate the caller's config
+        run_id = config.get("run_id")
+        if run_id is None:
+            run_id = config["run_id"] = _new_run_id()
+        self._handler.register_graph_run(run_id, graph_operation(graph))
+        if positional:
+            return (args[0], config, *args[2:]), kwargs
+        return args, {**kwargs, "config": config}
 
 
 class _RecordingWriter:

@@ -20,7 +20,7 @@ from wrapt import wrap_function_wrapper
 
 from otelstream.callback_handler import OtelStreamCallbackHandler, StreamTap
 from otelstream.config import Settings
-from otelstream.hooks import CallbackManagerHook, RuntimeHook
+from otelstream.hooks import CallbackManagerHook, PregelStreamHook, RuntimeHook
 from otelstream.package import _instruments, _supported_langgraph
 from otelstream.span_manager import SpanManager
 from otelstream.version import __version__
@@ -74,6 +74,9 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             CallbackManagerHook(handler, tap, self._wants_stream),
         )
         if _langgraph_supported():
+            pregel_hook = PregelStreamHook(handler)
+            wrap_function_wrapper("langgraph.pregel", "Pregel.stream", pregel_hook)
+            wrap_function_wrapper("langgraph.pregel", "Pregel.astream", pregel_hook)
             wrap_function_wrapper("langgraph.runtime", "Runtime.__init__", RuntimeHook(handler))
             self._langgraph_hooked = True
 
@@ -86,8 +89,11 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         unwrap(BaseCallbackManager, "__init__")
         if self._langgraph_hooked:
+            from langgraph.pregel import Pregel
             from langgraph.runtime import Runtime
 
+            unwrap(Pregel, "stream")
+            unwrap(Pregel, "astream")
             unwrap(Runtime, "__init__")
             self._langgraph_hooked = False
         if self.handler is not None:

@@ -39,6 +39,7 @@ class RunInfo:
         "extra",
         "state",
         "tapped",
+        "graph_operation",
     )
 
     def __init__(
@@ -73,6 +74,7 @@ class RunInfo:
         self.extra = extra
         self.state: Any = None  # owned by the span manager
         self.tapped = False
+        self.graph_operation: str | None = None  # set for graph runs: invoke_workflow/_agent
 
     @property
     def is_root(self) -> bool:

@@ -65,15 +65,6 @@ def _is_node(run: RunInfo) -> bool:
     return "langgraph_node" in run.metadata and any(t.startswith("graph:step:") for t in run.tags)
 
 
-def _is_graph(run: RunInfo) -> bool:
-    return (
-        run.run_type == "chain"
-        and run.serialized is None
-        and run.metadata.get("ls_integration") == "langgraph"
-        and not _is_node(run)
-    )
-
-
 def _class_names(error: BaseException) -> set[str]:
     return {c.__name__ for c in type(error).__mro__}
 
@@ -232,10 +223,12 @@ class SpanManager:
                 attrs[sc.LG_TASK_ID] = ns.rsplit("|", 1)[-1].partition(":")[2]
             if run.parent is not None:
                 attrs[sc.LG_GRAPH_NAME] = run.parent.name
-        elif _is_graph(run):
-            span_name = f"{sc.OP_INVOKE_WORKFLOW} {run.name}"
-            attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_WORKFLOW
-            attrs[sc.GEN_AI_WORKFLOW_NAME] = run.name
+        elif run.graph_operation is not None:
+            op = run.graph_operation
+            span_name = f"{op} {run.name}"
+            attrs[sc.GEN_AI_OPERATION_NAME] = op
+            name_key = sc.GEN_AI_AGENT_NAME if op == sc.OP_INVOKE_AGENT else sc.GEN_AI_WORKFLOW_NAME
+            attrs[name_key] = run.name
             attrs[sc.LG_GRAPH_NAME] = run.name
             ns = md.get("checkpoint_ns")
             if isinstance(ns, str) and ns:

@@ -1,0 +1,401 @@
+"""The corpus of real LangGraph graphs the tests run (fake chat models are the only fake).
+
+Each ``Case`` builds a fresh graph, so stateful fake models start over for every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from langchain_core.callbacks import (
+    CallbackManagerForLLMRun,
+    adispatch_custom_event,
+    dispatch_custom_event,
+)
+from langchain_core.documents import Document
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.types import Send, interrupt
+from typing_extensions import TypedDict
+
+
+class FakeChatModel(BaseChatModel):
+    """A scripted chat model that streams word by word and can ask for tools.
+
+    Unlike ``GenericFakeChatModel`` it keeps tool calls when streaming (as tool call
+    chunks) and reports token usage, like a provider model.
+    """
+
+    responses: list[AIMessage]
+    model_name: str = "fake-model-1"
+    calls: int = 0
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-chat"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> FakeChatModel:
+        return self
+
+    def _next(self) -> AIMessage:
+        message = self.responses[self.calls % len(self.responses)]
+        self.calls += 1
+        return message
+
+    @staticmethod
+    def _usage(message: AIMessage) -> dict[str, int]:
+        out = max(1, len(str(message.content).split()))
+        return {"input_tokens": 7, "output_tokens": out, "total_tokens": 7 + out}
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        message = self._next()
+        full = AIMessage(
+            content=message.content,
+            tool_calls=message.tool_calls,
+            usage_metadata=self._usage(message),  # type: ignore[arg-type]
+            response_metadata={"model_name": self.model_name, "finish_reason": "stop"},
+        )
+        return ChatResult(generations=[ChatGeneration(message=full)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        message = self._next()
+        words = str(message.content).split(" ") if message.content else []
+        pieces: list[AIMessageChunk] = [
+            AIMessageChunk(content=w if i == 0 else " " + w) for i, w in enumerate(words)
+        ]
+        for i, call in enumerate(message.tool_calls):
+            import json
+
+            pieces.append(
+                AIMessageChunk(
+                    content="",
+                    tool_call_chunks=[
+                        {
+                            "name": call["name"],
+                            "args": json.dumps(call["args"]),
+                            "id": call["id"],
+                            "index": i,
+                        }
+                    ],
+                )
+            )
+        pieces[-1] = pieces[-1].model_copy(
+            update={
+                "usage_metadata": self._usage(message),
+                "response_metadata": {"model_name": self.model_name, "finish_reason": "stop"},
+            }
+        )
+        for piece in pieces:
+            chunk = ChatGenerationChunk(message=piece)
+            if run_manager:
+                run_manager.on_llm_new_token(str(piece.content), chunk=chunk)
+            yield chunk
+
+
+def answer(text: str) -> AIMessage:
+    return AIMessage(content=text)
+
+
+def ask_tool(name: str, call_id: str, **args: Any) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id}])
+
+
+# --- state types -------------------------------------------------------------------------------
+class Counter(TypedDict):
+    count: int
+    log: Annotated[list[str], operator.add]
+
+
+class FanState(TypedDict):
+    items: list[str]
+    results: Annotated[list[str], operator.add]
+
+
+class TextState(TypedDict):
+    question: str
+    answer: str
+
+
+# --- graphs ------------------------------------------------------------------------------------
+def linear() -> Any:
+    def a(s: Counter) -> dict[str, Any]:
+        return {"count": s["count"] + 1, "log": ["a"]}
+
+    def b(s: Counter) -> dict[str, Any]:
+        return {"count": s["count"] * 10, "log": ["b"]}
+
+    def c(s: Counter) -> dict[str, Any]:
+        return {"log": ["c"]}
+
+    g = StateGraph(Counter)
+    g.add_node("a", a)
+    g.add_node("b", b)
+    g.add_node("c", c)
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", "c")
+    g.add_edge("c", END)
+    return g.compile()
+
+
+def loop() -> Any:
+    def step(s: Counter) -> dict[str, Any]:
+        return {"count": s["count"] + 1, "log": [f"step{s['count']}"]}
+
+    def route(s: Counter) -> str:
+        return "step" if s["count"] < 3 else END
+
+    g = StateGraph(Counter)
+    g.add_node("step", step)
+    g.add_edge(START, "step")
+    g.add_conditional_edges("step", route, ["step", END])
+    return g.compile()
+
+
+def fanout() -> Any:
+    def plan(s: FanState) -> dict[str, Any]:
+        return {}
+
+    def fan(s: FanState) -> list[Send]:
+        return [Send("work", {"items": [item], "results": []}) for item in s["items"]]
+
+    def work(s: FanState) -> dict[str, Any]:
+        return {"results": [s["items"][0].upper()]}
+
+    def join(s: FanState) -> dict[str, Any]:
+        return {"results": ["joined"]}
+
+    g = StateGraph(FanState)
+    g.add_node("plan", plan)
+    g.add_node("work", work)
+    g.add_node("join", join)
+    g.add_edge(START, "plan")
+    g.add_conditional_edges("plan", fan, ["work"])
+    g.add_edge("work", "join")
+    g.add_edge("join", END)
+    return g.compile()
+
+
+def subgraph() -> Any:
+    def inner(s: Counter) -> dict[str, Any]:
+        return {"count": s["count"] + 100, "log": ["inner"]}
+
+    sub = StateGraph(Counter)
+    sub.add_node("inner", inner)
+    sub.add_edge(START, "inner")
+    sub.add_edge("inner", END)
+
+    def outer(s: Counter) -> dict[str, Any]:
+        return {"log": ["outer"]}
+
+    g = StateGraph(Counter)
+    g.add_node("outer", outer)
+    g.add_node("sub", sub.compile(name="inner_graph"))
+    g.add_edge(START, "outer")
+    g.add_edge("outer", "sub")
+    g.add_edge("sub", END)
+    return g.compile()
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def agent() -> Any:
+    model = FakeChatModel(
+        responses=[
+            ask_tool("add", "call_1", a=1, b=2),
+            ask_tool("add", "call_2", a=3, b=4),
+            answer("the sums are 3 and 7"),
+        ]
+    )
+
+    def call_model(s: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.bind_tools([add]).invoke(s["messages"])]}
+
+    def route(s: MessagesState) -> str:
+        last = s["messages"][-1]
+        return "tools" if getattr(last, "tool_calls", None) else END
+
+    g = StateGraph(MessagesState)
+    g.add_node("model", call_model)
+    g.add_node("tools", ToolNode([add]))
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", route, ["tools", END])
+    g.add_edge("tools", "model")
+    return g.compile(checkpointer=InMemorySaver())
+
+
+def chain() -> Any:
+    prompt = ChatPromptTemplate.from_messages([("human", "Q: {question}")])
+    model = FakeChatModel(responses=[answer("forty two")])
+    pipeline = prompt | model | StrOutputParser()
+
+    def respond(s: TextState) -> dict[str, Any]:
+        return {"answer": pipeline.invoke({"question": s["question"]})}
+
+    g = StateGraph(TextState)
+    g.add_node("respond", respond)
+    g.add_edge(START, "respond")
+    g.add_edge("respond", END)
+    return g.compile()
+
+
+class KeywordRetriever(BaseRetriever):
+    """Returns the stored documents that share a word with the query."""
+
+    docs: list[str]
+
+    def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Document]:
+        words = set(query.lower().split())
+        return [Document(page_content=d) for d in self.docs if words & set(d.lower().split())]
+
+
+def retriever() -> Any:
+    store = KeywordRetriever(docs=["otel traces spans", "langgraph nodes", "spans and events"])
+
+    def search(s: TextState) -> dict[str, Any]:
+        found = store.invoke(s["question"])
+        return {"answer": " | ".join(d.page_content for d in found)}
+
+    g = StateGraph(TextState)
+    g.add_node("search", search)
+    g.add_edge(START, "search")
+    g.add_edge("search", END)
+    return g.compile()
+
+
+def custom_events() -> Any:
+    def sync_node(s: Counter) -> dict[str, Any]:
+        dispatch_custom_event("progress", {"pct": 50})
+        get_stream_writer()({"written": "sync"})
+        return {"log": ["sync"]}
+
+    async def async_node(s: Counter) -> dict[str, Any]:
+        await adispatch_custom_event("progress", {"pct": 100})
+        get_stream_writer()({"written": "async"})
+        return {"log": ["async"]}
+
+    g = StateGraph(Counter)
+    g.add_node("sync_node", sync_node)
+    g.add_node("async_node", async_node)
+    g.add_edge(START, "sync_node")
+    g.add_edge("sync_node", "async_node")
+    g.add_edge("async_node", END)
+    return g.compile()
+
+
+class NodeFailed(RuntimeError):
+    pass
+
+
+def failing() -> Any:
+    def ok(s: Counter) -> dict[str, Any]:
+        return {"log": ["ok"]}
+
+    def boom(s: Counter) -> dict[str, Any]:
+        raise NodeFailed("node failed on purpose")
+
+    g = StateGraph(Counter)
+    g.add_node("ok", ok)
+    g.add_node("boom", boom)
+    g.add_edge(START, "ok")
+    g.add_edge("ok", "boom")
+    g.add_edge("boom", END)
+    return g.compile()
+
+
+def interrupting() -> Any:
+    def draft(s: TextState) -> dict[str, Any]:
+        return {"answer": "draft"}
+
+    def review(s: TextState) -> dict[str, Any]:
+        verdict = interrupt({"question": "approve?", "draft": s["answer"]})
+        return {"answer": f"{s['answer']} ({verdict})"}
+
+    g = StateGraph(TextState)
+    g.add_node("draft", draft)
+    g.add_node("review", review)
+    g.add_edge(START, "draft")
+    g.add_edge("draft", "review")
+    g.add_edge("review", END)
+    return g.compile(checkpointer=InMemorySaver())
+
+
+def async_nodes() -> Any:
+    async def first(s: Counter) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"count": s["count"] + 1, "log": ["first"]}
+
+    async def second(s: Counter) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"count": s["count"] + 1, "log": ["second"]}
+
+    g = StateGraph(Counter)
+    g.add_node("first", first)
+    g.add_node("second", second)
+    g.add_edge(START, "first")
+    g.add_edge("first", "second")
+    g.add_edge("second", END)
+    return g.compile()
+
+
+@dataclass
+class Case:
+    """One corpus entry: how to build the graph, what to feed it, how it must end."""
+
+    name: str
+    build: Callable[[], Any]
+    input: Any
+    needs_thread: bool = False
+    is_async: bool = False
+    raises: type[BaseException] | None = None
+    tags: list[str] = field(default_factory=list)
+
+    def config(self, thread_id: str = "t-1") -> dict[str, Any]:
+        configurable = {"thread_id": thread_id} if self.needs_thread else {}
+        return {"configurable": configurable, "tags": ["corpus"], "metadata": {"case": self.name}}
+
+
+CORPUS: list[Case] = [
+    Case("linear", linear, {"count": 1, "log": []}),
+    Case("loop", loop, {"count": 0, "log": []}),
+    Case("fanout", fanout, {"items": ["x", "y", "z"], "results": []}),
+    Case("subgraph", subgraph, {"count": 0, "log": []}),
+    Case("agent", agent, {"messages": [HumanMessage("add 1+2 and 3+4", id="h1")]}, True),
+    Case("chain", chain, {"question": "meaning of life?", "answer": ""}),
+    Case("retriever", retriever, {"question": "spans please", "answer": ""}),
+    Case("custom_events", custom_events, {"count": 0, "log": []}, is_async=True),
+    Case("failing", failing, {"count": 0, "log": []}, raises=NodeFailed),
+    Case("interrupt", interrupting, {"question": "q", "answer": ""}, True),
+    Case("async_nodes", async_nodes, {"count": 0, "log": []}, is_async=True),
+]
+
+CASES = {case.name: case for case in CORPUS}
