@@ -14,14 +14,21 @@ from opentelemetry.trace import TracerProvider
 from otelstream.config import Settings
 from otelstream.errors import failure_counts
 from otelstream.instrumentor import OtelStreamInstrumentor
+from otelstream.streams import astream, astream_events, stream, subscribe
+from otelstream.subscriber import Subscription
 from otelstream.version import __version__
 
 __all__ = [
     "OtelStreamInstrumentor",
     "Settings",
+    "Subscription",
     "__version__",
+    "astream",
+    "astream_events",
     "failure_counts",
     "instrument",
+    "stream",
+    "subscribe",
     "uninstrument",
 ]
 

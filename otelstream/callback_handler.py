@@ -63,14 +63,14 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         self._sink = sink
         self.run_map: dict[UUID, RunInfo] = {}
         # Graph runs announced by the Pregel hook, claimed by their on_chain_start.
-        self._graph_runs: dict[UUID, str] = {}
+        self._graph_runs: dict[UUID, tuple[str, str | None]] = {}
 
-    def register_graph_run(self, run_id: UUID, operation: str) -> None:
+    def register_graph_run(self, run_id: UUID, operation: str, stream_mode: str | None) -> None:
         """Mark the run about to start as a graph run (``invoke_workflow``/``invoke_agent``)."""
         graph_runs = self._graph_runs
         if len(graph_runs) >= _MAX_PENDING_GRAPH_RUNS:  # streams created but never iterated
             graph_runs.pop(next(iter(graph_runs)), None)
-        graph_runs[run_id] = operation
+        graph_runs[run_id] = (operation, stream_mode)
 
     # Handlers are copied along with configs; one instance must survive the copies.
     def __copy__(self) -> OtelStreamCallbackHandler:
@@ -235,7 +235,7 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
                 output = {}
                 for gen in response.generations:
                     if gen:
-                        output = gen[0].message  # type: ignore[attr-defined]
+                        output = getattr(gen[0], "message", gen[0])
                         break
                 event = "on_chat_model_end"
             else:
@@ -292,7 +292,9 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
                 serialized,
                 kwargs,
             )
-            run.graph_operation = self._graph_runs.pop(run_id, None)
+            graph = self._graph_runs.pop(run_id, None)
+            if graph is not None:
+                run.graph_operation, run.graph_stream_mode = graph
             data: dict[str, Any] = {}
             # As astream_events: a placeholder input means "not known yet".
             if inputs != {"input": ""}:
@@ -414,9 +416,7 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         try:
             run = self.run_map.get(run_id)
             if run is not None:
-                self._finish(
-                    run_id, "on_retriever_end", {"output": documents, "input": run.inputs}
-                )
+                self._finish(run_id, "on_retriever_end", {"output": documents, "input": run.inputs})
         except Exception as exc:
             report_failure("callback handler", exc)
 
@@ -460,9 +460,7 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
     def record_custom_write(self, run_id: UUID, chunk: Any) -> None:
         run = self.run_map.get(run_id)
         if run is not None:
-            self._emit(
-                LifecycleEvent(lifecycle.CUSTOM_WRITE, "custom", run, chunk, time.time_ns())
-            )
+            self._emit(LifecycleEvent(lifecycle.CUSTOM_WRITE, "custom", run, chunk, time.time_ns()))
 
     # LangGraph dispatches graph lifecycle callbacks to every handler; interrupts are
     # recorded from the node's GraphInterrupt instead, which every LangGraph version raises.
@@ -516,20 +514,34 @@ class StreamTap(BaseCallbackHandler, _StreamingCallbackHandler[Any]):
         return self
 
     def tap_output_iter(self, run_id: UUID, output: Iterator[T]) -> Iterator[T]:
-        run = self._handler._tap_start(run_id)
+        sentinel: Any = object()
+        first = next(output, sentinel)
+        if first is sentinel:
+            return
+        run = self._handler._tap_start(run_id)  # looked up once the run has started
         if run is None:
+            yield first
             yield from output
             return
+        self._handler._emit_chunk(run, first)
+        yield first
         for chunk in output:
             self._handler._emit_chunk(run, chunk)
             yield chunk
 
     async def tap_output_aiter(self, run_id: UUID, output: AsyncIterator[T]) -> AsyncIterator[T]:
-        run = self._handler._tap_start(run_id)
+        sentinel: Any = object()
+        first = await anext(output, sentinel)
+        if first is sentinel:
+            return
+        run = self._handler._tap_start(run_id)  # looked up once the run has started
         if run is None:
+            yield first
             async for chunk in output:
                 yield chunk
             return
+        self._handler._emit_chunk(run, first)
+        yield first
         async for chunk in output:
             self._handler._emit_chunk(run, chunk)
             yield chunk

@@ -87,7 +87,9 @@ class Settings:
         )
         given = {k: v for k, v in options.items() if v is not None}
         if "redact" in given and not callable(given["redact"]):
-            raise TypeError("otelstream option 'redact' must be callable: redact(key, text) -> text")
+            raise TypeError(
+                "otelstream option 'redact' must be callable: redact(key, text) -> text"
+            )
         for name in ("max_attribute_length", "token_batch_size", "max_stream_events"):
             if name in given and (not isinstance(given[name], int) or given[name] < 1):
                 raise ValueError(f"otelstream option {name!r} must be a positive integer")

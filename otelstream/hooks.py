@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 from otelstream.callback_handler import OtelStreamCallbackHandler, StreamTap
 from otelstream.errors import report_failure
 from otelstream.semconv import OP_INVOKE_AGENT, OP_INVOKE_WORKFLOW
+from otelstream.subscriber import DEBUG, EVENTS, SubscriberHub
 
 WantsStream = Callable[[UUID | None], bool]
 
@@ -57,7 +58,7 @@ class CallbackManagerHook:
             handlers.append(tap)
 
 
-def _new_run_id() -> UUID:
+def new_run_id() -> UUID:
     """A run id of the kind LangChain itself would assign (uuid7 where it has one)."""
     try:
         from langchain_core.utils.uuid import uuid7
@@ -76,10 +77,18 @@ def graph_operation(graph: Any) -> str:
 
 
 class PregelStreamHook:
-    """Wrapper of ``Pregel.stream``/``astream``: registers the graph run before it starts."""
+    """Wrapper of ``Pregel.stream``/``astream``: registers the graph run before it starts.
 
-    def __init__(self, handler: OtelStreamCallbackHandler) -> None:
+    A root run that a live ``events`` subscription waits for also gets the stream tap in its
+    callbacks, exactly where ``astream_events`` puts its own handler, so its models stream.
+    """
+
+    def __init__(
+        self, handler: OtelStreamCallbackHandler, tap: StreamTap, hub: SubscriberHub
+    ) -> None:
         self._handler = handler
+        self._tap = tap
+        self._hub = hub
 
     def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         try:
@@ -96,17 +105,128 @@ class PregelStreamHook:
         config = dict(config or {})  # never mutate the caller's config
         run_id = config.get("run_id")
         if run_id is None:
-            run_id = config["run_id"] = _new_run_id()
-        self._handler.register_graph_run(run_id, graph_operation(graph))
+            run_id = config["run_id"] = new_run_id()
+        self._handler.register_graph_run(
+            run_id, graph_operation(graph), getattr(graph, "stream_mode", None)
+        )
+        configurable = config.get("configurable") or {}
+        if "__pregel_task_id" not in configurable:  # a root run, not a subgraph
+            waiting = self._hub.matching(configurable.get("thread_id"), run_id)
+            if any(EVENTS in s.modes for s in waiting):
+                config["callbacks"] = with_handler(config.get("callbacks"), self._tap)
         if positional:
             return (args[0], config, *args[2:]), kwargs
         return args, {**kwargs, "config": config}
 
 
+def with_handler(callbacks: Any, handler: Any) -> Any:
+    """``callbacks`` plus ``handler`` (inheritable), as ``astream_events`` adds its own."""
+    from langchain_core.callbacks.base import BaseCallbackManager
+
+    if callbacks is None:
+        return [handler]
+    if isinstance(callbacks, list):
+        return callbacks if handler in callbacks else [*callbacks, handler]
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=True)
+        return manager
+    return callbacks
+
+
+class LoopHook:
+    """Wrapper of ``PregelLoop.__init__``: taps the loop's stream for subscribed runs.
+
+    The loop emits LangGraph's exact ``debug`` payloads (and the graph's default-mode chunks
+    that ``astream_events`` reports as the root's ``on_chain_stream``) only for the modes
+    its caller asked for. For a run somebody subscribed to, the loop is given the extra
+    modes it needs; chunks of those extra modes go to the subscriber only, so the caller's
+    stream is unchanged.
+    """
+
+    def __init__(self, handler: OtelStreamCallbackHandler, hub: SubscriberHub) -> None:
+        self._handler = handler
+        self._hub = hub
+
+    def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        tap: _LoopTap | None = None
+        try:
+            tap = self._tap_for(kwargs)
+            if tap is not None:
+                kwargs = {**kwargs, "stream": tap.protocol()}
+        except Exception as exc:
+            report_failure("loop hook", exc)
+        wrapped(*args, **kwargs)
+        if tap is not None:
+            tap.namespace = tuple(getattr(instance, "checkpoint_ns", ()) or ())
+
+    def _tap_for(self, kwargs: Any) -> _LoopTap | None:
+        manager = kwargs.get("manager")
+        run_id = getattr(manager, "run_id", None)
+        run = self._handler.run_map.get(run_id) if run_id is not None else None
+        if run is None or not run.root.subscribers:
+            return None
+        subscribers = run.root.subscribers
+        extra: set[str] = set()
+        if any(DEBUG in s.modes for s in subscribers):
+            extra.add("debug")
+        root_mode = run.graph_stream_mode if run.is_root else None
+        if root_mode and any(EVENTS in s.modes and s.root_chunks_from_loop for s in subscribers):
+            extra.add(root_mode)
+        if not extra:
+            return None
+        return _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler, self._hub)
+
+
+class _LoopTap:
+    """The tapped ``StreamProtocol`` callable of one loop."""
+
+    __slots__ = ("_extra", "_handler", "_hub", "_original", "_root_mode", "_run", "namespace")
+
+    def __init__(
+        self,
+        original: Any,
+        extra: set[str],
+        run: Any,
+        root_mode: str | None,
+        handler: OtelStreamCallbackHandler,
+        hub: SubscriberHub,
+    ) -> None:
+        self._original = original
+        self._extra = extra
+        self._run = run
+        self._root_mode = root_mode
+        self._handler = handler
+        self._hub = hub
+        self.namespace: tuple[str, ...] | None = None
+
+    def protocol(self) -> Any:
+        from langgraph.pregel.protocol import StreamProtocol
+
+        modes: set[Any] = set(self._original.modes) if self._original is not None else set()
+        modes.update(self._extra)
+        return StreamProtocol(self, modes)
+
+    def __call__(self, chunk: Any) -> None:
+        original = self._original
+        if original is not None and chunk[1] in original.modes:
+            original(chunk)
+        try:
+            namespace, mode, payload = chunk
+            if mode not in self._extra or tuple(namespace) != self.namespace:
+                return  # a subgraph's chunk, forwarded here: its own loop reports it
+            if mode == "debug":
+                self._hub.on_debug(self._run.root, self.namespace, payload)
+            if mode == self._root_mode:
+                self._handler._emit_chunk(self._run, payload)
+        except Exception as exc:
+            report_failure("loop hook", exc)
+
+
 class _RecordingWriter:
     """A ``StreamWriter`` that writes as before, then records the write on the current run."""
 
-    __slots__ = ("_writer", "_record")
+    __slots__ = ("_record", "_writer")
 
     def __init__(self, writer: Callable[[Any], None], record: Callable[[Any], None]) -> None:
         self._writer = writer

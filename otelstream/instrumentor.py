@@ -20,9 +20,10 @@ from wrapt import wrap_function_wrapper
 
 from otelstream.callback_handler import OtelStreamCallbackHandler, StreamTap
 from otelstream.config import Settings
-from otelstream.hooks import CallbackManagerHook, PregelStreamHook, RuntimeHook
+from otelstream.hooks import CallbackManagerHook, LoopHook, PregelStreamHook, RuntimeHook
 from otelstream.package import _instruments, _supported_langgraph
 from otelstream.span_manager import SpanManager
+from otelstream.subscriber import SubscriberHub
 from otelstream.version import __version__
 
 _logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     settings: Settings | None = None
     span_manager: SpanManager | None = None
     handler: OtelStreamCallbackHandler | None = None
+    tap: StreamTap | None = None
+    hub: SubscriberHub | None = None
     _langgraph_hooked = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -60,13 +63,14 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer_provider = kwargs.pop("tracer_provider", None)
         kwargs.pop("meter_provider", None)  # metrics are recorded by a later release
         settings = Settings.from_env(**kwargs)
-        tracer = trace.get_tracer(
-            "otelstream", __version__, tracer_provider=tracer_provider
-        )
+        tracer = trace.get_tracer("otelstream", __version__, tracer_provider=tracer_provider)
         span_manager = SpanManager(tracer, settings)
         handler = OtelStreamCallbackHandler(span_manager.handle)
         tap = StreamTap(handler)
+        hub = SubscriberHub()
+        span_manager.add_listener(hub.on_event)
         self.settings, self.span_manager, self.handler = settings, span_manager, handler
+        self.tap, self.hub = tap, hub
 
         wrap_function_wrapper(
             "langchain_core.callbacks.base",
@@ -74,10 +78,13 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             CallbackManagerHook(handler, tap, self._wants_stream),
         )
         if _langgraph_supported():
-            pregel_hook = PregelStreamHook(handler)
+            pregel_hook = PregelStreamHook(handler, tap, hub)
             wrap_function_wrapper("langgraph.pregel", "Pregel.stream", pregel_hook)
             wrap_function_wrapper("langgraph.pregel", "Pregel.astream", pregel_hook)
             wrap_function_wrapper("langgraph.runtime", "Runtime.__init__", RuntimeHook(handler))
+            wrap_function_wrapper(
+                "langgraph.pregel._loop", "PregelLoop.__init__", LoopHook(handler, hub)
+            )
             self._langgraph_hooked = True
 
     def _wants_stream(self, parent_run_id: UUID | None) -> bool:
@@ -90,13 +97,16 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         unwrap(BaseCallbackManager, "__init__")
         if self._langgraph_hooked:
             from langgraph.pregel import Pregel
+            from langgraph.pregel._loop import PregelLoop
             from langgraph.runtime import Runtime
 
             unwrap(Pregel, "stream")
             unwrap(Pregel, "astream")
             unwrap(Runtime, "__init__")
+            unwrap(PregelLoop, "__init__")
             self._langgraph_hooked = False
         if self.handler is not None:
             # Managers created earlier may still hold the handler: make it inert.
             self.handler.disable()
         self.settings = self.span_manager = self.handler = None
+        self.tap = self.hub = None

@@ -23,23 +23,25 @@ class RunInfo:
     """One LangChain run, from its ``on_*_start`` to its end."""
 
     __slots__ = (
+        "extra",
+        "graph_operation",
+        "graph_stream_mode",
+        "has_inputs",
+        "inputs",
+        "metadata",
+        "name",
+        "parent",
+        "parent_ids",
+        "parent_run_id",
+        "root",
         "run_id",
         "run_type",
-        "name",
-        "tags",
-        "metadata",
-        "parent",
-        "parent_run_id",
-        "parent_ids",
-        "root",
-        "inputs",
-        "has_inputs",
-        "tool_call_id",
         "serialized",
-        "extra",
         "state",
+        "subscribers",
+        "tags",
         "tapped",
-        "graph_operation",
+        "tool_call_id",
     )
 
     def __init__(
@@ -75,16 +77,25 @@ class RunInfo:
         self.state: Any = None  # owned by the span manager
         self.tapped = False
         self.graph_operation: str | None = None  # set for graph runs: invoke_workflow/_agent
+        self.graph_stream_mode: str | None = None  # a graph's default stream mode
+        self.subscribers: Any = ()  # live subscriptions, on root runs only
 
     @property
     def is_root(self) -> bool:
         return self.root is self
 
+    @property
+    def is_node(self) -> bool:
+        """A LangGraph node task run (LangGraph tags those ``graph:step:N``)."""
+        return "langgraph_node" in self.metadata and any(
+            t.startswith("graph:step:") for t in self.tags
+        )
+
 
 class LifecycleEvent:
     """One ``astream_events`` v2 event (or a run's error/interrupt end, which v2 does not emit)."""
 
-    __slots__ = ("phase", "event", "run", "name", "tags", "metadata", "data", "time_ns", "error")
+    __slots__ = ("data", "error", "event", "metadata", "name", "phase", "run", "tags", "time_ns")
 
     def __init__(
         self,

@@ -4,4 +4,4 @@ _instruments = ("langchain-core >= 0.3.0, < 2",)
 """Always required: the callback system otelstream hooks."""
 
 _supported_langgraph = "langgraph >= 0.6.0, < 2"
-"""Optional: graph-level hooks (StreamWriter capture) are added when a supported LangGraph is installed."""
+"""Optional: the graph-level hooks are added when a supported LangGraph is installed."""

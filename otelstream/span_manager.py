@@ -25,7 +25,6 @@ from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo
 from otelstream.serialization import bound, dumps
 
-
 Listener = Callable[[LifecycleEvent], None]
 
 _INTERRUPT_MEMORY = 10_000  # threads whose last run was interrupted, kept for resume links
@@ -36,16 +35,16 @@ class _SpanState:
     """What the span manager keeps per open run (stored on ``RunInfo.state``)."""
 
     __slots__ = (
-        "span",
-        "context",
-        "start_ns",
-        "chunks",
         "chunk_event",
-        "stream_events",
+        "chunks",
+        "context",
         "dropped",
         "first_chunk_ns",
-        "truncated",
         "interrupted",
+        "span",
+        "start_ns",
+        "stream_events",
+        "truncated",
     )
 
     def __init__(self, span: Span, start_ns: int) -> None:
@@ -59,10 +58,6 @@ class _SpanState:
         self.first_chunk_ns = 0
         self.truncated: list[str] = []
         self.interrupted = False
-
-
-def _is_node(run: RunInfo) -> bool:
-    return "langgraph_node" in run.metadata and any(t.startswith("graph:step:") for t in run.tags)
 
 
 def _class_names(error: BaseException) -> set[str]:
@@ -209,7 +204,7 @@ class SpanManager:
         elif rt == "retriever":
             span_name = f"{sc.OP_RETRIEVAL} {run.name}"
             attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_RETRIEVAL
-        elif _is_node(run):
+        elif run.is_node:
             span_name = f"node {run.name}"
             triggers = md.get("langgraph_triggers")
             if triggers:
@@ -299,7 +294,7 @@ class SpanManager:
         state: _SpanState | None = ev.run.state
         if state is None:
             return
-        attrs = {
+        attrs: dict[str, Any] = {
             sc.LC_EVENT_NAME: ev.name,
             sc.LC_EVENT_DATA: self._content(state, "custom", ev.data),
         }
@@ -419,7 +414,9 @@ class SpanManager:
             interrupts = (interrupts,)
         for item in interrupts:
             attrs: dict[str, Any] = {
-                sc.LG_INTERRUPT_VALUE: self._content(state, "interrupt", getattr(item, "value", item))
+                sc.LG_INTERRUPT_VALUE: self._content(
+                    state, "interrupt", getattr(item, "value", item)
+                )
             }
             interrupt_id = getattr(item, "id", None) or getattr(item, "interrupt_id", None)
             if interrupt_id:

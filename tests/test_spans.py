@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from conftest import by_name, one, span_tree
 from graphs import CASES, FakeChatModel, NodeFailed, answer
 from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -18,8 +19,6 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-
-from conftest import by_name, one, span_tree
 
 Spans = Sequence[ReadableSpan]
 
@@ -95,11 +94,11 @@ def test_linear_graph(exporter: InMemorySpanExporter) -> None:
 def test_conditional_loop(exporter: InMemorySpanExporter) -> None:
     assert run_case("loop")["count"] == 3
     spans = exporter.get_finished_spans()
-    assert span_tree(spans) == [
-        ("invoke_workflow LangGraph", [("node step", [("route", [])])] * 3)
-    ]
-    assert [attrs(s)["langgraph.step"] for s in sorted(by_name(spans, "node step"),
-            key=lambda s: s.start_time or 0)] == [1, 2, 3]
+    assert span_tree(spans) == [("invoke_workflow LangGraph", [("node step", [("route", [])])] * 3)]
+    assert [
+        attrs(s)["langgraph.step"]
+        for s in sorted(by_name(spans, "node step"), key=lambda s: s.start_time or 0)
+    ] == [1, 2, 3]
     assert_well_formed(spans)
 
 
@@ -108,8 +107,13 @@ def test_send_fanout_gives_one_span_per_task(exporter: InMemorySpanExporter) -> 
     spans = exporter.get_finished_spans()
     tree = span_tree(spans)
     assert tree[0][0] == "invoke_workflow LangGraph"
-    assert [name for name, _ in tree[0][1]] == ["node plan", "node work", "node work",
-                                               "node work", "node join"]
+    assert [name for name, _ in tree[0][1]] == [
+        "node plan",
+        "node work",
+        "node work",
+        "node work",
+        "node join",
+    ]
     workers = by_name(spans, "node work")
     assert {attrs(s)["langgraph.triggers"] for s in workers} == {("__pregel_push",)}
     assert {attrs(s)["langgraph.step"] for s in workers} == {2}
@@ -176,7 +180,7 @@ def test_tool_calling_agent(exporter: InMemorySpanExporter) -> None:
     assert attrs(chats[-1])["gen_ai.usage.output_tokens"] == 6  # "the sums are 3 and 7"
     tools = sorted(by_name(spans, "execute_tool add"), key=lambda s: s.start_time or 0)
     assert [attrs(t)["gen_ai.tool.call.id"] for t in tools] == ["call_1", "call_2"]
-    for t, expected in zip(tools, [{"a": 1, "b": 2}, {"a": 3, "b": 4}]):
+    for t, expected in zip(tools, [{"a": 1, "b": 2}, {"a": 3, "b": 4}], strict=True):
         a = attrs(t)
         assert t.kind == SpanKind.INTERNAL
         assert a["gen_ai.operation.name"] == "execute_tool"
@@ -199,8 +203,11 @@ def test_prompt_model_parser_inside_a_node(exporter: InMemorySpanExporter) -> No
                     [
                         (
                             "RunnableSequence",
-                            [("ChatPromptTemplate", []), ("chat fake-model-1", []),
-                             ("StrOutputParser", [])],
+                            [
+                                ("ChatPromptTemplate", []),
+                                ("chat fake-model-1", []),
+                                ("StrOutputParser", []),
+                            ],
                         )
                     ],
                 )
@@ -251,8 +258,17 @@ def test_stream_writer_output_unchanged_for_custom_mode(exporter: InMemorySpanEx
         return [c async for c in graph.astream({"count": 0, "log": []}, stream_mode="custom")]
 
     assert asyncio.run(collect()) == [{"written": "sync"}, {"written": "async"}]
-    assert len([e for s in exporter.get_finished_spans() for e in s.events
-                if e.name == "langgraph.custom"]) == 2
+    assert (
+        len(
+            [
+                e
+                for s in exporter.get_finished_spans()
+                for e in s.events
+                if e.name == "langgraph.custom"
+            ]
+        )
+        == 2
+    )
 
 
 def test_failing_node(exporter: InMemorySpanExporter) -> None:
@@ -356,7 +372,9 @@ def test_many_threads_keep_parenting_correct(exporter: InMemorySpanExporter) -> 
         try:
             g = graph()
             for _ in range(3):
-                g.invoke({"messages": [HumanMessage("go")]}, {"configurable": {"thread_id": f"th-{i}"}})
+                g.invoke(
+                    {"messages": [HumanMessage("go")]}, {"configurable": {"thread_id": f"th-{i}"}}
+                )
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -377,8 +395,10 @@ def test_shared_graph_from_threads_and_fanout(exporter: InMemorySpanExporter) ->
     threads = [
         threading.Thread(
             target=graph.invoke,
-            args=({"items": ["a", "b", "c", "d"], "results": []},
-                  {"configurable": {"thread_id": f"f-{i}"}}),
+            args=(
+                {"items": ["a", "b", "c", "d"], "results": []},
+                {"configurable": {"thread_id": f"f-{i}"}},
+            ),
         )
         for i in range(12)
     ]
@@ -389,8 +409,11 @@ def test_shared_graph_from_threads_and_fanout(exporter: InMemorySpanExporter) ->
     spans = exporter.get_finished_spans()
     _assert_isolated(spans, {f"f-{i}" for i in range(12)}, per_thread=1)
     for root in [s for s in spans if s.parent is None]:
-        workers = [s for s in spans if s.context.trace_id == root.context.trace_id
-                   and s.name == "node work"]
+        workers = [
+            s
+            for s in spans
+            if s.context.trace_id == root.context.trace_id and s.name == "node work"
+        ]
         assert len(workers) == 4
 
 
@@ -398,10 +421,12 @@ def test_concurrent_asyncio_tasks(exporter: InMemorySpanExporter) -> None:
     graph = CASES["async_nodes"].build()
 
     async def main() -> None:
-        await asyncio.gather(*(
-            graph.ainvoke({"count": 0, "log": []}, {"configurable": {"thread_id": f"a-{i}"}})
-            for i in range(32)
-        ))
+        await asyncio.gather(
+            *(
+                graph.ainvoke({"count": 0, "log": []}, {"configurable": {"thread_id": f"a-{i}"}})
+                for i in range(32)
+            )
+        )
 
     asyncio.run(main())
     spans = exporter.get_finished_spans()
@@ -461,14 +486,13 @@ def test_token_capture_opt_in_streams_invoked_models(instrument_with: Any) -> No
     chunks = [c for b in batches for c in json.loads(b["langchain.event.data_list"])]
     # Five words, plus the closing empty chunk newer langchain-core emits.
     assert len(chunks) in (5, 6)
-    assert [b["langchain.event.count"] for b in batches] == [2, 2, 2][: len(batches) - 1] + [
-        len(chunks) - 2 * (len(batches) - 1)
-    ]
-    assert len(batches) == (len(chunks) + 1) // 2
+    full, rest = divmod(len(chunks), 2)
+    assert [b["langchain.event.count"] for b in batches] == [2] * full + [1] * rest
     assert "".join(c["content"] for c in chunks) == "one two three four five"
     assert all(c["type"] == "AIMessageChunk" for c in chunks)
-    assert all(len(b["langchain.event.time_offsets_ns"]) == b["langchain.event.count"]
-               for b in batches)
+    assert all(
+        len(b["langchain.event.time_offsets_ns"]) == b["langchain.event.count"] for b in batches
+    )
     a = attrs(chat)
     assert a["gen_ai.request.stream"] is True
     assert 0 <= a["gen_ai.response.time_to_first_chunk"] < 5
@@ -476,8 +500,10 @@ def test_token_capture_opt_in_streams_invoked_models(instrument_with: Any) -> No
 
 def test_tokens_recorded_when_the_user_streams_messages(exporter: InMemorySpanExporter) -> None:
     graph = _token_graph()
-    tokens = [m.content for m, _ in graph.stream({"messages": [HumanMessage("hi")]},
-                                                 stream_mode="messages")]
+    tokens = [
+        m.content
+        for m, _ in graph.stream({"messages": [HumanMessage("hi")]}, stream_mode="messages")
+    ]
     assert "".join(tokens) == "one two three four five"
     chat = one(exporter.get_finished_spans(), "chat fake-model-1")
     (batch,) = _stream_events(chat)

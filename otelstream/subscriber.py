@@ -1,0 +1,314 @@
+"""The in-process subscriber: lifecycle events re-exposed as live ``events``/``debug`` streams.
+
+It listens on the span manager's live channel (every lifecycle event, with its full-fidelity
+payload objects, whether or not the trace is sampled: the SDK's span processors only see
+spans at start and end, and only sampled ones). A ``Subscription`` follows one root run,
+chosen by ``thread_id`` or ``run_id``; it is bound when that run starts and ends when it ends.
+
+Back-pressure: every subscription has a bounded buffer. Delivery never blocks the graph: when
+the buffer is full the item is dropped, counted in ``Subscription.dropped`` and warned about
+once. A consumer that goes away (break, cancel, garbage collection) is only weakly referenced
+by the hub, and is released with its run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+from otelstream import lifecycle
+from otelstream.lifecycle import LifecycleEvent, RunInfo
+
+_logger = logging.getLogger(__name__)
+
+EVENTS = "events"
+DEBUG = "debug"
+SUBSCRIBER_MODES = frozenset({EVENTS, DEBUG})
+DEFAULT_MAX_BUFFER = 10_000
+
+_END = object()
+# astream_events v2 has no error events except on_tool_error, and no StreamWriter writes.
+_V2_EVENT_PHASES: dict[str, tuple[str, ...]] = {
+    lifecycle.ERROR: ("on_tool_error",),
+    lifecycle.CUSTOM_WRITE: (),
+}
+
+
+class Subscription:
+    """A live ``(mode, chunk)`` stream of one root run; a sync and an async iterator.
+
+    Use it as a context manager (``with otelstream.subscribe(thread_id=...) as sub``) so it
+    detaches when the block ends, whatever happened to the run.
+    """
+
+    def __init__(
+        self,
+        hub: SubscriberHub,
+        *,
+        thread_id: str | None,
+        run_id: UUID | None,
+        modes: Iterable[str],
+        max_buffer: int,
+        subgraphs: bool = False,
+        root_chunks_from_loop: bool = True,
+    ) -> None:
+        modes = tuple(modes)
+        unknown = set(modes) - SUBSCRIBER_MODES
+        if unknown:
+            raise ValueError(
+                f"subscribe() modes must be among {sorted(SUBSCRIBER_MODES)}, got {sorted(unknown)}"
+            )
+        if not modes:
+            raise ValueError("subscribe() needs at least one mode")
+        if thread_id is None and run_id is None:
+            raise ValueError("subscribe() needs a thread_id or a run_id to follow")
+        if not isinstance(max_buffer, int) or max_buffer < 1:
+            raise ValueError("max_buffer must be a positive integer")
+        self.thread_id = None if thread_id is None else str(thread_id)
+        self.run_id = run_id
+        self.modes = frozenset(modes)
+        self.max_buffer = max_buffer
+        self.subgraphs = subgraphs
+        self.root_chunks_from_loop = root_chunks_from_loop
+        self.dropped = 0
+        """Items dropped because the buffer was full."""
+        self.error: BaseException | None = None
+        """The exception the followed run failed with, if it failed."""
+        self._hub = hub
+        self._buffer: deque[Any] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
+        self._root: RunInfo | None = None
+        self._first = True
+        self._closed = False
+        self._warned = False
+        hub.register(self)
+
+    # -- producer side (any thread) ------------------------------------------------------
+    def bind(self, root: RunInfo) -> None:
+        self._root = root
+
+    def deliver(self, item: Any) -> None:
+        """Queue one item without ever blocking; drop (and count) it when the buffer is full."""
+        with self._cond:
+            if self._closed:
+                return
+            if item is not _END and len(self._buffer) >= self.max_buffer:
+                self.dropped += 1
+                warn = not self._warned
+                self._warned = True
+            else:
+                self._buffer.append(item)
+                warn = False
+                self._cond.notify()
+            waiter, self._waiter = self._waiter, None
+        if warn:
+            _logger.warning(
+                "otelstream: subscriber buffer full (max_buffer=%d); dropping items, "
+                "counted in Subscription.dropped",
+                self.max_buffer,
+            )
+        if waiter is not None:
+            _notify(waiter)
+
+    def on_event(self, ev: LifecycleEvent) -> None:
+        if EVENTS not in self.modes or ev.event not in _V2_EVENT_PHASES.get(ev.phase, (ev.event,)):
+            return
+        event = ev.to_dict()
+        run = ev.run
+        if run is self._root:
+            if self._first and ev.phase == lifecycle.START:
+                event["data"] = {"input": run.inputs}
+            elif ev.phase == lifecycle.END and "input" in ev.data:
+                event["data"] = {k: v for k, v in ev.data.items() if k != "input"}
+        self._first = False
+        self.deliver((EVENTS, event))
+
+    def on_debug(self, namespace: tuple[str, ...], chunk: Any) -> None:
+        if DEBUG not in self.modes:
+            return
+        if namespace and not self.subgraphs:
+            return
+        self.deliver((DEBUG, (namespace, chunk) if self.subgraphs else chunk))
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """The followed run is over (a second call changes nothing)."""
+        if error is not None:
+            self.error = error
+        self.deliver(_END)
+
+    # -- consumer side -------------------------------------------------------------------
+    def close(self) -> None:
+        """Detach: no more items are delivered; iteration ends."""
+        with self._cond:
+            self._closed = True
+            self._buffer.clear()
+            self._buffer.append(_END)
+            self._cond.notify_all()
+            waiter, self._waiter = self._waiter, None
+        self._hub.unregister(self)
+        if waiter is not None:
+            _notify(waiter)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return self
+
+    def __next__(self) -> tuple[str, Any]:
+        with self._cond:
+            while not self._buffer:
+                self._cond.wait()
+            item = self._buffer[0]
+            if item is _END:
+                raise StopIteration
+            self._buffer.popleft()
+        return item  # type: ignore[no-any-return]
+
+    def drain(self) -> tuple[list[tuple[str, Any]], bool]:
+        """Everything queued now, without waiting, and whether the run has ended."""
+        with self._cond:
+            items = list(self._buffer)
+            ended = bool(items) and items[-1] is _END
+            self._buffer.clear()
+            if ended:
+                self._buffer.append(_END)
+                items.pop()
+        return items, ended
+
+    def get(self, timeout: float | None = None) -> tuple[str, Any] | None:
+        """The next item, or None when the run has ended; raises TimeoutError on timeout."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self._buffer), timeout):
+                raise TimeoutError("no item from the subscribed run in time")
+            item = self._buffer[0]
+            if item is _END:
+                return None
+            self._buffer.popleft()
+        return item  # type: ignore[no-any-return]
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, Any]]:
+        return self
+
+    async def __anext__(self) -> tuple[str, Any]:
+        while True:
+            with self._cond:
+                if self._buffer:
+                    item = self._buffer[0]
+                    if item is _END:
+                        raise StopAsyncIteration
+                    self._buffer.popleft()
+                    return item  # type: ignore[no-any-return]
+                loop = asyncio.get_running_loop()
+                future: asyncio.Future[None] = loop.create_future()
+                self._waiter = (loop, future)
+            await future
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _notify(waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]) -> None:
+    """Wake an async consumer from any thread; a closed loop means the consumer went away."""
+    loop, future = waiter
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_wake, future)
+
+
+class SubscriberHub:
+    """Routes lifecycle events and debug chunks of subscribed root runs to their subscriptions."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: weakref.WeakSet[Subscription] = weakref.WeakSet()
+
+    def register(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._waiting.add(subscription)
+
+    def unregister(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._waiting.discard(subscription)
+
+    def matching(self, thread_id: Any, run_id: UUID | None) -> list[Subscription]:
+        """Subscriptions waiting for a root run with this thread or run id (not yet bound)."""
+        if not self._waiting:
+            return []
+        thread = None if thread_id is None else str(thread_id)
+        with self._lock:
+            return [
+                s
+                for s in self._waiting
+                if (s.run_id is not None and s.run_id == run_id)
+                or (s.run_id is None and s.thread_id is not None and s.thread_id == thread)
+            ]
+
+    def claim(self, subscriptions: list[Subscription]) -> None:
+        """Bound subscriptions stop waiting: each follows exactly one run."""
+        with self._lock:
+            for s in subscriptions:
+                self._waiting.discard(s)
+
+    # -- the live channel ------------------------------------------------------------------
+    def on_event(self, ev: LifecycleEvent) -> None:
+        """Span manager listener: deliver one lifecycle event to its root's subscriptions."""
+        run = ev.run
+        root = run.root
+        if ev.phase == lifecycle.START and run is root and self._waiting:
+            found = self.matching(run.metadata.get("thread_id"), run.run_id)
+            if found:
+                self.claim(found)
+                for s in found:
+                    s.bind(root)
+                root.subscribers = found
+        subscribers = root.subscribers
+        if not subscribers:
+            return
+        if ev.phase == lifecycle.END and run.is_node and not run.tapped:
+            # A sync graph never streams its nodes; astream_events would report the node's
+            # output as its one on_chain_stream chunk, right before its end.
+            chunk = LifecycleEvent(
+                lifecycle.STREAM, "on_chain_stream", run, {"chunk": ev.data["output"]}, ev.time_ns
+            )
+            for s in subscribers:
+                s.on_event(chunk)
+        for s in subscribers:
+            s.on_event(ev)
+        if run is root and ev.phase in (lifecycle.END, lifecycle.ERROR):
+            for s in subscribers:
+                s.finish(ev.error)
+            root.subscribers = ()
+
+    def on_debug(self, root: RunInfo, namespace: tuple[str, ...], chunk: Any) -> None:
+        for s in root.subscribers:
+            s.on_debug(namespace, chunk)
