@@ -490,7 +490,7 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         )
 
 
-class StreamTap(BaseCallbackHandler, _StreamingCallbackHandler[Any]):
+class StreamTap(BaseCallbackHandler, _StreamingCallbackHandler):  # type: ignore[type-arg]
     """Taps runs' output streams into ``on_*_stream`` events, as ``astream_events`` does.
 
     Being a streaming handler is what makes LangChain stream a chat model called with

@@ -20,8 +20,6 @@ from typing import Any
 TRUNCATION_MARKER = "...[truncated {} chars]"
 MAX_DEPTH = 64
 
-_encoder_cache: dict[int, json.JSONEncoder] = {}
-
 
 def _to_jsonable(obj: Any) -> Any:
     """``default`` hook: one level of conversion for objects ``json`` does not know."""
@@ -104,24 +102,26 @@ def _walk(obj: Any, depth: int, seen: set[int]) -> Any:
 
 
 def dumps(obj: Any) -> str:
-    """Serialize anything to JSON text; never raises."""
+    """Serialize anything to JSON text that encodes as UTF-8; never raises."""
     try:
-        return json.dumps(obj, default=_to_jsonable, ensure_ascii=False, separators=(",", ":"))
-    except (ValueError, TypeError, RecursionError):
-        pass
-    except Exception:
-        pass
-    try:
-        return json.dumps(_walk(obj, 0, set()), ensure_ascii=False, separators=(",", ":"))
-    except Exception:
-        return json.dumps(_safe_repr(obj))
+        text = json.dumps(obj, default=_to_jsonable, ensure_ascii=False, separators=(",", ":"))
+    except Exception:  # cycles, odd keys, a broken __iter__ or model_dump ...
+        try:
+            text = json.dumps(_walk(obj, 0, set()), ensure_ascii=False, separators=(",", ":"))
+        except Exception:
+            text = json.dumps(_safe_repr(obj))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates would make the exporter drop the batch
+            text = json.dumps(json.loads(text), ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def bound(text: str, limit: int) -> tuple[str, bool]:
     """Cut ``text`` to at most ``limit`` characters, ending in a marker saying how much went."""
     if len(text) <= limit:
         return text, False
-    dropped = len(text) - limit
-    marker = TRUNCATION_MARKER.format(dropped)
-    keep = max(0, limit - len(marker))
+    # Size the marker for the most it could report, so the result never exceeds the limit.
+    keep = max(0, limit - len(TRUNCATION_MARKER.format(len(text))))
     return text[:keep] + TRUNCATION_MARKER.format(len(text) - keep), True

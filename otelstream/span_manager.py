@@ -331,6 +331,9 @@ class SpanManager:
             if run.run_type == "chat_model":
                 self._chat_response(span, run, output)
             if run.run_type == "tool":
+                call_id = getattr(output, "tool_call_id", None)  # older cores: only on the result
+                if call_id and not run.tool_call_id:
+                    span.set_attribute(sc.GEN_AI_TOOL_CALL_ID, str(call_id))
                 status = getattr(output, "status", None)
                 if status == "error":  # a ToolMessage the tool node built from an error
                     span.set_status(Status(StatusCode.ERROR, "tool returned an error"))
