@@ -124,7 +124,10 @@ class SpanManager:
         """The exported form of a payload: JSON, redacted, bounded; or a redaction marker."""
         if not self._settings.capture_content:
             return sc.REDACTED
-        text = dumps(value)
+        return self._scrub(state, key, dumps(value))
+
+    def _scrub(self, state: _SpanState | None, key: str, text: str) -> str:
+        """Apply the user's redaction hook, then the length limit."""
         redact = self._settings.redact
         if redact is not None:
             try:
@@ -132,10 +135,7 @@ class SpanManager:
             except Exception as exc:  # never export what the hook failed to scrub
                 report_failure("redaction hook", exc)
                 return sc.REDACTED
-        text, cut = bound(text, self._settings.max_attribute_length)
-        if cut and state is not None:
-            state.truncated.append(key)
-        return text
+        return self._text(state, key, text)
 
     def _text(self, state: _SpanState | None, key: str, value: str) -> str:
         text, cut = bound(value, self._settings.max_attribute_length)
@@ -157,7 +157,7 @@ class SpanManager:
         if run.tags:
             attrs[sc.LC_RUN_TAGS] = [str(t) for t in run.tags]
         if md:
-            attrs[sc.LC_RUN_METADATA] = self._text(None, "metadata", dumps(md))
+            attrs[sc.LC_RUN_METADATA] = self._scrub(None, "metadata", dumps(md))
         thread_id = md.get("thread_id")
         if thread_id is not None:
             attrs[sc.GEN_AI_CONVERSATION_ID] = str(thread_id)
