@@ -313,6 +313,8 @@ class SpanManager:
     def _close(self, ev: LifecycleEvent, state: _SpanState) -> None:
         self._flush(state)
         span = state.span
+        if state.interrupted and ev.run.is_root:
+            self._remember_interrupt(ev.run, span)
         if state.dropped:
             span.set_attribute(sc.OS_DROPPED_STREAM_EVENTS, state.dropped)
         if state.truncated:
@@ -339,8 +341,6 @@ class SpanManager:
                     span.set_status(Status(StatusCode.ERROR, "tool returned an error"))
                     span.set_attribute(sc.ERROR_TYPE, "ToolMessage.error")
             span.set_attribute(sc.LC_RUN_OUTPUT, self._content(state, "output", output))
-        if run.is_root and state.interrupted:
-            self._remember_interrupt(run, span)
         self._close(ev, state)
 
     def _chat_response(self, span: Span, run: RunInfo, message: Any) -> None:
@@ -404,8 +404,6 @@ class SpanManager:
             span.set_status(Status(StatusCode.ERROR, self._text(state, "error", message)))
             span.set_attribute(sc.ERROR_TYPE, type(error).__qualname__)
             span.record_exception(error, timestamp=ev.time_ns)
-        if run.is_root and state.interrupted:
-            self._remember_interrupt(run, span)
         self._close(ev, state)
 
     # -- interrupts ----------------------------------------------------------------------------

@@ -180,18 +180,9 @@ def stream(
             input, config, stream_mode=stream_mode, subgraphs=subgraphs, **kwargs
         )
         return
-    instrumentor = _instrumentor()
-    assert instrumentor.hub is not None
-    config, run_id = _prepare(config, instrumentor.tap, events=EVENTS in own)
     native = [m for m in modes if m not in SUBSCRIBER_MODES]
-    with Subscription(
-        instrumentor.hub,
-        thread_id=None,
-        run_id=run_id,
-        modes=own,
-        max_buffer=100_000,
-        subgraphs=subgraphs,
-    ) as subscription:
+    config, subscription = _subscribe_own(config, own, subgraphs)
+    with subscription:
         try:
             for item in graph.stream(
                 input,
@@ -207,6 +198,24 @@ def stream(
             yield from _own_items(subscription, single, subgraphs)  # e.g. the failed task_result
             raise
         yield from _own_items(subscription, single, subgraphs)
+
+
+def _subscribe_own(
+    config: RunnableConfig | None, own: list[str], subgraphs: bool
+) -> tuple[Any, Subscription]:
+    """The run's config and the subscription that feeds its ``events``/``debug`` items."""
+    instrumentor = _instrumentor()
+    assert instrumentor.hub is not None
+    config, run_id = _prepare(config, instrumentor.tap, events=EVENTS in own)
+    subscription = Subscription(
+        instrumentor.hub,
+        thread_id=None,
+        run_id=run_id,
+        modes=own,
+        max_buffer=100_000,
+        subgraphs=subgraphs,
+    )
+    return config, subscription
 
 
 def _own_items(subscription: Subscription, single: bool, subgraphs: bool) -> Iterator[Any]:
@@ -242,18 +251,9 @@ async def astream(
         ):
             yield item
         return
-    instrumentor = _instrumentor()
-    assert instrumentor.hub is not None
-    config, run_id = _prepare(config, instrumentor.tap, events=EVENTS in own)
     native = [m for m in modes if m not in SUBSCRIBER_MODES]
-    with Subscription(
-        instrumentor.hub,
-        thread_id=None,
-        run_id=run_id,
-        modes=own,
-        max_buffer=100_000,
-        subgraphs=subgraphs,
-    ) as subscription:
+    config, subscription = _subscribe_own(config, own, subgraphs)
+    with subscription:
         try:
             async for item in graph.astream(
                 input,
