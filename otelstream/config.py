@@ -22,6 +22,9 @@ Redactor = Callable[[str, str], str]
 ``key`` names what the text is (``"input"``, ``"output"``, ``"chunk"``, ``"custom"``,
 ``"interrupt"``, ``"error"``, ``"metadata"``); ``text`` is its JSON form."""
 
+_MINIMUMS = {"max_attribute_length": 64, "token_batch_size": 1, "max_stream_events": 1}
+"""Smallest accepted values; a length limit must leave room for the truncation marker."""
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -81,7 +84,9 @@ class Settings:
         base = cls(
             capture_content=_env_bool("OTELSTREAM_CAPTURE_CONTENT", True),
             capture_tokens=_env_bool("OTELSTREAM_CAPTURE_TOKENS", False),
-            max_attribute_length=_env_int("OTELSTREAM_MAX_ATTRIBUTE_LENGTH", 16_384, 64),
+            max_attribute_length=_env_int(
+                "OTELSTREAM_MAX_ATTRIBUTE_LENGTH", 16_384, _MINIMUMS["max_attribute_length"]
+            ),
             token_batch_size=_env_int("OTELSTREAM_TOKEN_BATCH_SIZE", 64, 1),
             max_stream_events=_env_int("OTELSTREAM_MAX_STREAM_EVENTS", 64, 1),
         )
@@ -90,7 +95,8 @@ class Settings:
             raise TypeError(
                 "otelstream option 'redact' must be callable: redact(key, text) -> text"
             )
-        for name in ("max_attribute_length", "token_batch_size", "max_stream_events"):
-            if name in given and (not isinstance(given[name], int) or given[name] < 1):
-                raise ValueError(f"otelstream option {name!r} must be a positive integer")
+        for name, minimum in _MINIMUMS.items():
+            value = given.get(name)
+            if value is not None and (not isinstance(value, int) or value < minimum):
+                raise ValueError(f"otelstream option {name!r} must be an integer >= {minimum}")
         return cls(**{**base.__dict__, **given})

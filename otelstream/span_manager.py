@@ -10,6 +10,7 @@ answer costs a list append per token, not a span event per token.
 from __future__ import annotations
 
 import threading
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -400,11 +401,27 @@ class SpanManager:
         elif names.intersection(_CANCELLATIONS):
             span.set_attribute(sc.LG_CANCELLED, True)
         elif error is not None:
-            message = f"{type(error).__qualname__}: {error}"
-            span.set_status(Status(StatusCode.ERROR, self._text(state, "error", message)))
-            span.set_attribute(sc.ERROR_TYPE, type(error).__qualname__)
-            span.record_exception(error, timestamp=ev.time_ns)
+            self._record_error(state, error, ev.time_ns)
         self._close(ev, state)
+
+    def _record_error(self, state: _SpanState, error: BaseException, time_ns: int) -> None:
+        """ERROR status and an ``exception`` event whose message and stacktrace are scrubbed
+        by the redaction hook and bounded like every other attribute."""
+        kind = type(error).__qualname__
+        message = self._scrub(state, "error", str(error))
+        stacktrace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        state.span.set_status(
+            Status(StatusCode.ERROR, self._text(state, "error", f"{kind}: {message}"))
+        )
+        state.span.set_attribute(sc.ERROR_TYPE, kind)
+        state.span.record_exception(
+            error,
+            attributes={
+                sc.EXCEPTION_MESSAGE: message,
+                sc.EXCEPTION_STACKTRACE: self._scrub(state, "error", stacktrace),
+            },
+            timestamp=time_ns,
+        )
 
     # -- interrupts ----------------------------------------------------------------------------
     def _record_interrupt(

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from packaging.version import Version
 
 from otelstream.hooks import new_run_id, with_handler
 from otelstream.instrumentor import OtelStreamInstrumentor
@@ -24,6 +26,10 @@ from otelstream.subscriber import (
     SUBSCRIBER_MODES,
     Subscription,
 )
+
+_DEBUG_AFTER_ERROR = Version(importlib.metadata.version("langgraph")) >= Version("1.2.18")
+"""Whether ``graph.stream`` yields the failed step's ``debug`` items before raising (LangGraph
+1.2.18 and later); earlier versions raise first, and otelstream does as they do."""
 
 
 def _instrumentor() -> OtelStreamInstrumentor:
@@ -195,7 +201,7 @@ def stream(
                 if native:
                     yield _native(item, single, subgraphs)
         except Exception:
-            yield from _own_items(subscription, single, subgraphs)  # e.g. the failed task_result
+            yield from _own_items(subscription, single, subgraphs, after_error=True)
             raise
         yield from _own_items(subscription, single, subgraphs)
 
@@ -218,9 +224,14 @@ def _subscribe_own(
     return config, subscription
 
 
-def _own_items(subscription: Subscription, single: bool, subgraphs: bool) -> Iterator[Any]:
+def _own_items(
+    subscription: Subscription, single: bool, subgraphs: bool, *, after_error: bool = False
+) -> Iterator[Any]:
+    """The subscription's buffered items, shaped; after an error, what LangGraph would yield."""
     items, _ = subscription.drain()
     for mode, chunk in items:
+        if after_error and mode == DEBUG and not _DEBUG_AFTER_ERROR:
+            continue
         yield _shape(mode, chunk, single, subgraphs)
 
 
@@ -267,7 +278,7 @@ async def astream(
                 if native:
                     yield _native(item, single, subgraphs)
         except Exception:
-            for own_item in _own_items(subscription, single, subgraphs):
+            for own_item in _own_items(subscription, single, subgraphs, after_error=True):
                 yield own_item
             raise
         for own_item in _own_items(subscription, single, subgraphs):

@@ -533,6 +533,38 @@ def test_max_attribute_length_from_env(
     assert "input" in root.attributes["otelstream.truncated"]
 
 
+def test_small_max_attribute_length_is_respected_or_rejected(
+    instrumented: Callable[..., InMemorySpanExporter],
+) -> None:
+    """A limit shorter than the truncation marker cannot be honoured: reject it, or keep to it
+    (the ``OTELSTREAM_MAX_ATTRIBUTE_LENGTH`` environment variable is clamped to >= 64)."""
+    try:
+        memory = instrumented(max_attribute_length=10)
+    except ValueError:
+        return
+    echo_graph().invoke({"text": "z" * 300})
+    for s in memory.get_finished_spans():
+        for key in CONTENT_KEYS:
+            value = (s.attributes or {}).get(key)
+            if value is not None:
+                assert len(value) <= 10, (s.name, key, value)
+
+
+def test_error_attributes_are_bounded(instrumented: Callable[..., InMemorySpanExporter]) -> None:
+    """Every string attribute, including the recorded exception's, respects the limit."""
+    limit = 200
+    memory = instrumented(max_attribute_length=limit)
+    with pytest.raises(Boom):
+        failing_graph(Boom("m" * 1_000)).invoke({"count": 0, "log": []})
+    spans = memory.get_finished_spans()
+    node = one(spans, "node boom")
+    assert node.status.status_code == StatusCode.ERROR
+    assert len(node.status.description or "") <= limit
+    for s in spans:
+        for value in all_string_values([s]):
+            assert len(value) <= limit, (s.name, value[:60], len(value))
+
+
 def test_short_content_is_not_marked_truncated(
     instrumented: Callable[..., InMemorySpanExporter],
 ) -> None:

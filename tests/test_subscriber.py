@@ -1,0 +1,371 @@
+"""The live subscriber: back-pressure, early exit, fan-out, isolation, async use, arguments,
+mixed stream modes, and token streaming only when someone listens."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import threading
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import pytest
+from graphs import CASES, FakeChatModel
+from langgraph.graph import END, START, StateGraph
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from test_parity import Ids, canon, norm_events
+from typing_extensions import TypedDict
+
+import otelstream
+from otelstream.semconv import GEN_AI_REQUEST_STREAM
+
+
+class Steps(TypedDict):
+    count: int
+    log: Annotated[list[str], operator.add]
+
+
+def long_loop(steps: int, delay: float = 0.0) -> Any:
+    """A one-node loop running ``steps`` times (many events, optionally slow)."""
+
+    def step(s: Steps) -> dict[str, Any]:
+        if delay:
+            time.sleep(delay)
+        return {"count": s["count"] + 1, "log": [str(s["count"])]}
+
+    def route(s: Steps) -> str:
+        return "step" if s["count"] < steps else END
+
+    g = StateGraph(Steps)
+    g.add_node("step", step)
+    g.add_edge(START, "step")
+    g.add_conditional_edges("step", route, ["step", END])
+    return g.compile()
+
+
+LOOP_INPUT = {"count": 0, "log": []}
+
+
+def loop_config(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id}, "recursion_limit": 10_000}
+
+
+class Runner:
+    """Runs ``graph.invoke`` in a thread, keeping its result or exception."""
+
+    def __init__(self, graph: Any, input: Any, config: dict[str, Any]) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done_at: float | None = None
+        self.thread = threading.Thread(target=self._run, args=(graph, input, config))
+
+    def _run(self, graph: Any, input: Any, config: dict[str, Any]) -> None:
+        try:
+            self.result = graph.invoke(input, config)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.done_at = time.monotonic()
+
+    def start(self) -> Runner:
+        self.thread.start()
+        return self
+
+    def join(self, timeout: float = 20) -> None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the run did not finish"
+        assert self.error is None, f"the run failed: {self.error!r}"
+
+
+def solo_items(graph: Any, input: Any, config: dict[str, Any], modes: Any) -> list[Any]:
+    """Everything a subscriber with a large buffer receives for one run."""
+    thread_id = config["configurable"]["thread_id"]
+    with otelstream.subscribe(thread_id=thread_id, modes=modes) as sub:
+        runner = Runner(graph, input, config).start()
+        items = list(sub)
+        runner.join()
+    assert sub.dropped == 0
+    return items
+
+
+# --- back-pressure ---------------------------------------------------------------------------
+@pytest.mark.timeout(60)
+def test_slow_consumer_never_blocks_the_run(exporter: InMemorySpanExporter) -> None:
+    modes = ("events", "debug")
+    total = len(solo_items(long_loop(150), LOOP_INPUT, loop_config("bp-solo"), modes))
+    assert total > 500
+
+    with otelstream.subscribe(thread_id="bp", modes=modes, max_buffer=5) as sub:
+        started = time.monotonic()
+        runner = Runner(long_loop(150), LOOP_INPUT, loop_config("bp")).start()
+        received = [next(sub)]
+        time.sleep(0.2)  # a consumer far slower than the run
+        runner.join(timeout=20)  # the run finishes while the consumer is still on item one
+        assert runner.result["count"] == 150
+        for item in sub:  # a slow consumer, draining what was kept; it still sees the end
+            received.append(item)
+            time.sleep(0.01)
+        run_time = runner.done_at - started  # type: ignore[operator]
+    assert run_time < 10
+    assert sub.dropped > 0
+    assert 1 < len(received) <= 1 + 5
+    assert len(received) + sub.dropped == total
+    assert sub.error is None
+
+
+# --- early exit ---
+@pytest.mark.timeout(60)
+def test_consumer_breaking_out_early(exporter: InMemorySpanExporter) -> None:
+    expected = long_loop(20).invoke(LOOP_INPUT, loop_config("early-ref"))
+    with otelstream.subscribe(thread_id="early", modes=("events", "debug")) as sub:
+        runner = Runner(long_loop(20, delay=0.01), LOOP_INPUT, loop_config("early")).start()
+        for _mode, _chunk in sub:
+            break
+    assert runner.thread.is_alive(), "the run should still be going when the consumer leaves"
+    runner.join()
+    assert runner.result == expected
+    # nothing is delivered after the block: iteration ends at once, nothing is queued
+    assert list(sub) == []
+    assert sub.drain() == ([], True)
+    assert sub.get(timeout=0) is None
+    assert sub.dropped == 0
+
+
+# --- two subscribers ---
+@pytest.mark.timeout(60)
+def test_two_subscribers_on_one_thread_see_the_same_stream(exporter: InMemorySpanExporter) -> None:
+    case = CASES["agent"]
+    config = case.config("two")
+    modes = ("events", "debug")
+    with (
+        otelstream.subscribe(thread_id="two", modes=modes) as first,
+        otelstream.subscribe(thread_id="two", modes=modes) as second,
+    ):
+        runner = Runner(case.build(), case.input, config).start()
+        seen_second: list[Any] = []
+        other = threading.Thread(target=lambda: seen_second.extend(second))
+        other.start()
+        seen_first = list(first)
+        other.join(20)
+        runner.join()
+    assert seen_first
+    assert {mode for mode, _ in seen_first} == {"events", "debug"}
+    assert seen_first == seen_second
+
+
+# --- isolation ---
+@pytest.mark.timeout(60)
+def test_concurrent_runs_are_isolated(exporter: InMemorySpanExporter) -> None:
+    case = CASES["linear"]
+    solo = solo_items(
+        case.build(), case.input, {"configurable": {"thread_id": "iso-solo"}}, "events"
+    )
+    n = 50
+    barrier = threading.Barrier(n)
+    seen: dict[int, list[Any]] = {}
+    results: dict[int, Any] = {}
+    failures: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            thread_id = f"iso-{i}"
+            graph = case.build()
+            with otelstream.subscribe(thread_id=thread_id) as sub:
+                barrier.wait(10)
+                runner = Runner(
+                    graph, {"count": i, "log": []}, {"configurable": {"thread_id": thread_id}}
+                )
+                runner.start()
+                seen[i] = list(sub)
+                runner.join()
+                results[i] = runner.result
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not failures, failures
+    assert sorted(seen) == list(range(n))
+    for i, items in seen.items():
+        assert len(items) == len(solo), f"subscriber {i}: {len(items)} items, solo run {len(solo)}"
+        assert all(mode == "events" for mode, _ in items)
+        assert {e["metadata"]["thread_id"] for _, e in items} == {f"iso-{i}"}
+        first, last = items[0][1], items[-1][1]
+        assert first["event"] == "on_chain_start" and first["data"]["input"]["count"] == i
+        assert last["event"] == "on_chain_end" and last["data"]["output"] == results[i]
+        assert results[i]["count"] == (i + 1) * 10
+        assert len({e["run_id"] for _, e in items}) == len({e["run_id"] for _, e in solo})
+    runs = [{e["run_id"] for _, e in items} for items in seen.values()]
+    assert len(set().union(*runs)) == sum(map(len, runs)), "a run id appears in two streams"
+
+
+# --- async ---
+@pytest.mark.timeout(60)
+async def test_async_iteration_in_the_same_loop(exporter: InMemorySpanExporter) -> None:
+    case = CASES["async_nodes"]
+    config = {**case.config("async-sub"), "configurable": {"thread_id": "async-sub"}}
+    native = [e async for e in case.build().astream_events(case.input, config, version="v2")]
+    async with otelstream.subscribe(thread_id="async-sub", modes=("events", "debug")) as sub:
+        task = asyncio.create_task(case.build().ainvoke(case.input, config))
+        items = [item async for item in sub]
+        result = await task
+    assert result == {"count": 2, "log": ["first", "second"]}
+    events = [chunk for mode, chunk in items if mode == "events"]
+    debug = [chunk for mode, chunk in items if mode == "debug"]
+    assert norm_events(events) == norm_events(native)
+    assert [d["type"] for d in debug].count("task_result") == 2
+
+
+# --- arguments ---
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"modes": ("events",)},
+        {"thread_id": "t", "modes": ("updates",)},
+        {"thread_id": "t", "modes": ("events", "values")},
+        {"thread_id": "t", "modes": ()},
+        {"thread_id": "t", "max_buffer": 0},
+        {"thread_id": "t", "max_buffer": -5},
+        {"thread_id": "t", "max_buffer": 2.5},
+        {"run_id": "00000000-0000-0000-0000-000000000001", "max_buffer": "10"},
+    ],
+    ids=[
+        "no-ids",
+        "modes-but-no-ids",
+        "unknown-mode",
+        "one-unknown-mode",
+        "no-modes",
+        "zero-buffer",
+        "negative-buffer",
+        "float-buffer",
+        "str-buffer",
+    ],
+)
+def test_subscribe_argument_errors(exporter: InMemorySpanExporter, kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        otelstream.subscribe(**kwargs)
+
+
+def test_subscribe_accepts_a_single_mode_string(exporter: InMemorySpanExporter) -> None:
+    with otelstream.subscribe(thread_id="single", modes="debug") as sub:
+        assert sub.modes == frozenset({"debug"})
+
+
+# --- mixed stream modes ---
+def native_events(case: Any, config: dict[str, Any]) -> list[dict[str, Any]]:
+    async def collect() -> list[dict[str, Any]]:
+        return [e async for e in case.build().astream_events(case.input, config, version="v2")]
+
+    return asyncio.run(collect())
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["linear", "agent"])
+def test_stream_mixes_native_modes_with_events(exporter: InMemorySpanExporter, name: str) -> None:
+    case = CASES[name]
+    config = {**case.config("mixed"), "configurable": {"thread_id": "mixed"}}
+    # natively, a run whose tokens are watched ("messages") streams its chat model too
+    native_updates = [
+        chunk
+        for mode, chunk in case.build().stream(
+            case.input, config, stream_mode=["updates", "messages"]
+        )
+        if mode == "updates"
+    ]
+    items = list(
+        otelstream.stream(case.build(), case.input, config, stream_mode=["updates", "events"])
+    )
+    assert all(isinstance(item, tuple) and len(item) == 2 for item in items)
+    assert {mode for mode, _ in items} == {"updates", "events"}
+    updates = [chunk for mode, chunk in items if mode == "updates"]
+    events = [chunk for mode, chunk in items if mode == "events"]
+    assert canon(updates, Ids()) == canon(native_updates, Ids())
+    assert norm_events(events) == norm_events(native_events(case, config))
+
+    bare = list(otelstream.stream(case.build(), case.input, config, stream_mode="events"))
+    assert bare and all(isinstance(e, dict) and "event" in e for e in bare)
+    assert norm_events(bare) == norm_events(events)
+
+
+# --- token streaming ---
+@pytest.fixture
+def stream_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Counts calls of the fake chat model's ``_stream`` (LangChain streaming it)."""
+    calls: list[int] = []
+    original = FakeChatModel._stream
+
+    def counting(self: FakeChatModel, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FakeChatModel, "_stream", counting)
+    yield calls
+
+
+def token_span_events(exporter: InMemorySpanExporter) -> int:
+    return sum(
+        1
+        for span in exporter.get_finished_spans()
+        for ev in span.events
+        if ev.name == "on_chat_model_stream"
+    )
+
+
+@pytest.mark.timeout(60)
+def test_tokens_stream_only_to_an_events_subscriber(
+    exporter: InMemorySpanExporter, stream_calls: list[int]
+) -> None:
+    case = CASES["chain"]  # the node calls ``pipeline.invoke`` (a chat model inside)
+
+    # no subscriber: the model is not streamed, no token is recorded
+    plain = case.build().invoke(case.input, case.config("tok-plain"))
+    assert plain["answer"] == "forty two"
+    assert stream_calls == []
+    chat_spans = [s for s in exporter.get_finished_spans() if s.name.startswith("chat")]
+    assert len(chat_spans) == 1
+    assert GEN_AI_REQUEST_STREAM not in (chat_spans[0].attributes or {})
+    assert token_span_events(exporter) == 0
+    exporter.clear()
+
+    # an events subscriber: the same ``invoke`` streams tokens to it
+    with otelstream.subscribe(thread_id="tok-sub") as sub:
+        runner = Runner(
+            case.build(), case.input, {**case.config(), "configurable": {"thread_id": "tok-sub"}}
+        )
+        runner.start()
+        items = list(sub)
+        runner.join()
+    assert runner.result["answer"] == "forty two"
+    tokens = [e["data"]["chunk"].content for _, e in items if e["event"] == "on_chat_model_stream"]
+    assert tokens[:2] == ["forty", " two"]  # then, on langchain-core >= 1, a closing "" chunk
+    assert len(stream_calls) == 1
+    assert token_span_events(exporter) > 0
+    exporter.clear()
+
+    # a debug-only subscriber wants no tokens: the model is not streamed
+    with otelstream.subscribe(thread_id="tok-debug", modes="debug") as sub:
+        runner = Runner(
+            case.build(), case.input, {**case.config(), "configurable": {"thread_id": "tok-debug"}}
+        )
+        runner.start()
+        assert list(sub)
+        runner.join()
+    assert len(stream_calls) == 1
+    assert token_span_events(exporter) == 0
+
+    # otelstream.astream_events reports as many token events as native astream_events
+    config = case.config("tok-ae")
+
+    async def ours() -> list[dict[str, Any]]:
+        return [e async for e in otelstream.astream_events(case.build(), case.input, config)]
+
+    ours_tokens = [e for e in asyncio.run(ours()) if e["event"] == "on_chat_model_stream"]
+    native_tokens = [e for e in native_events(case, config) if e["event"] == "on_chat_model_stream"]
+    native_contents = [t["data"]["chunk"].content for t in native_tokens]
+    assert [t["data"]["chunk"].content for t in ours_tokens] == native_contents
+    assert tokens == native_contents  # the subscriber's tokens too
