@@ -15,6 +15,7 @@ Each hook calls the wrapped function first and untouched, and never raises.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
@@ -22,7 +23,7 @@ from uuid import UUID, uuid4
 from otelstream.callback_handler import OtelStreamCallbackHandler, StreamTap
 from otelstream.errors import report_failure
 from otelstream.semconv import OP_INVOKE_AGENT, OP_INVOKE_WORKFLOW
-from otelstream.subscriber import DEBUG, EVENTS, SubscriberHub
+from otelstream.subscriber import CUSTOM, DEBUG, EVENTS, WAKE, SubscriberHub
 
 WantsStream = Callable[[UUID | None], bool]
 
@@ -151,7 +152,7 @@ class LoopHook:
     def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
         tap: _LoopTap | None = None
         try:
-            tap = self._tap_for(kwargs)
+            tap = self._tap_for(instance, kwargs)
             if tap is not None:
                 kwargs = {**kwargs, "stream": tap.protocol()}
         except Exception as exc:
@@ -160,7 +161,7 @@ class LoopHook:
         if tap is not None:
             tap.namespace = tuple(getattr(instance, "checkpoint_ns", ()) or ())
 
-    def _tap_for(self, kwargs: Any) -> _LoopTap | None:
+    def _tap_for(self, loop: Any, kwargs: Any) -> _LoopTap | None:
         manager = kwargs.get("manager")
         run_id = getattr(manager, "run_id", None)
         run = self._handler.run_map.get(run_id) if run_id is not None else None
@@ -173,15 +174,31 @@ class LoopHook:
         root_mode = run.graph_stream_mode if run.is_root else None
         if root_mode and any(EVENTS in s.modes and s.root_chunks_from_loop for s in subscribers):
             extra.add(root_mode)
-        if not extra:
+        wakers = [s for s in subscribers if s.wake_root_loop] if run.is_root else []
+        if not extra and not wakers:
             return None
-        return _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler, self._hub)
+        tap = _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler, self._hub)
+        if wakers and type(loop).__name__ == "AsyncPregelLoop":
+            # Older LangGraph gives an async loop a bare ``asyncio.Queue.put_nowait``.
+            tap.aioloop = asyncio.get_running_loop()
+        for s in wakers:
+            s.set_waker(tap.wake)
+        return tap
 
 
 class _LoopTap:
     """The tapped ``StreamProtocol`` callable of one loop."""
 
-    __slots__ = ("_extra", "_handler", "_hub", "_original", "_root_mode", "_run", "namespace")
+    __slots__ = (
+        "_extra",
+        "_handler",
+        "_hub",
+        "_original",
+        "_root_mode",
+        "_run",
+        "aioloop",
+        "namespace",
+    )
 
     def __init__(
         self,
@@ -199,6 +216,7 @@ class _LoopTap:
         self._handler = handler
         self._hub = hub
         self.namespace: tuple[str, ...] | None = None
+        self.aioloop: asyncio.AbstractEventLoop | None = None
 
     def protocol(self) -> Any:
         from langgraph.pregel.protocol import StreamProtocol
@@ -206,6 +224,17 @@ class _LoopTap:
         modes: set[Any] = set(self._original.modes) if self._original is not None else set()
         modes.update(self._extra)
         return StreamProtocol(self, modes)
+
+    def wake(self) -> None:
+        """Wake the caller's stream (LangGraph reads its queue as items arrive when ``custom``
+        is asked for) so it drains the subscription: see ``streams._Merge``. Any thread."""
+        if self._original is None:
+            return
+        chunk = ((), CUSTOM, WAKE)
+        if self.aioloop is None:
+            self._original(chunk)
+        else:
+            self.aioloop.call_soon_threadsafe(self._original, chunk)
 
     def __call__(self, chunk: Any) -> None:
         original = self._original

@@ -20,16 +20,20 @@ from packaging.version import Version
 from otelstream.hooks import new_run_id, with_handler
 from otelstream.instrumentor import OtelStreamInstrumentor
 from otelstream.subscriber import (
+    CUSTOM,
     DEBUG,
     DEFAULT_MAX_BUFFER,
     EVENTS,
     SUBSCRIBER_MODES,
+    WAKE,
     Subscription,
 )
 
-_DEBUG_AFTER_ERROR = Version(importlib.metadata.version("langgraph")) >= Version("1.2.18")
-"""Whether ``graph.stream`` yields the failed step's ``debug`` items before raising (LangGraph
-1.2.18 and later); earlier versions raise first, and otelstream does as they do."""
+_FAILED_TASK_RESULTS = Version(importlib.metadata.version("langgraph")) >= Version("1.2.18")
+"""Whether ``graph.stream`` yields a failed task's ``task_result`` before raising. Before
+LangGraph 1.2.18 it does so only when it streams concurrently (``_CONCURRENT`` modes asked,
+``subgraphs``, ``stream_eager``); otelstream.stream does as the installed version does."""
+_CONCURRENT = {"messages", "custom"}
 
 
 def _instrumentor() -> OtelStreamInstrumentor:
@@ -180,30 +184,110 @@ def stream(
     ``events`` and ``debug`` come from the telemetry; other modes pass through.
     """
     modes, single = _split_modes(graph, stream_mode)
-    own = [m for m in modes if m in SUBSCRIBER_MODES]
-    if not own:
+    if not SUBSCRIBER_MODES.intersection(modes):
         yield from graph.stream(
             input, config, stream_mode=stream_mode, subgraphs=subgraphs, **kwargs
         )
         return
-    native = [m for m in modes if m not in SUBSCRIBER_MODES]
-    config, subscription = _subscribe_own(config, own, subgraphs)
-    with subscription:
+    merge = _Merge(graph, config, modes, single, subgraphs)
+    with merge.subscription:
         try:
             for item in graph.stream(
-                input,
-                config,
-                stream_mode=native or [graph.stream_mode],
-                subgraphs=subgraphs,
-                **kwargs,
+                input, merge.config, stream_mode=merge.ask, subgraphs=subgraphs, **kwargs
             ):
-                yield from _own_items(subscription, single, subgraphs)
-                if native:
-                    yield _native(item, single, subgraphs)
+                yield from merge.items(item)
         except Exception:
-            yield from _own_items(subscription, single, subgraphs, after_error=True)
+            yield from merge.rest()
             raise
-        yield from _own_items(subscription, single, subgraphs)
+        yield from merge.rest()
+
+
+async def astream(
+    graph: Any,
+    input: Any,
+    config: RunnableConfig | None = None,
+    *,
+    stream_mode: str | Sequence[str] | None = None,
+    subgraphs: bool = False,
+    **kwargs: Any,
+) -> AsyncIterator[Any]:
+    """Like ``graph.astream``, also accepting ``"events"``; see :func:`stream`."""
+    modes, single = _split_modes(graph, stream_mode)
+    if not SUBSCRIBER_MODES.intersection(modes):
+        async for item in graph.astream(
+            input, config, stream_mode=stream_mode, subgraphs=subgraphs, **kwargs
+        ):
+            yield item
+        return
+    merge = _Merge(graph, config, modes, single, subgraphs)
+    with merge.subscription:
+        try:
+            async for item in graph.astream(
+                input, merge.config, stream_mode=merge.ask, subgraphs=subgraphs, **kwargs
+            ):
+                for out in merge.items(item):
+                    yield out
+        except Exception:
+            for out in merge.rest():
+                yield out
+            raise
+        for out in merge.rest():
+            yield out
+
+
+class _Merge:
+    """One ``stream``/``astream`` call: the subscription that feeds its ``events``/``debug``
+    items, the modes LangGraph is asked for, and how both are merged in the caller's shape.
+
+    LangGraph is always asked for ``custom`` too: with it, the graph's stream wakes whenever
+    something is queued (LangGraph's concurrent streaming), and the subscription wakes it the
+    same way (a ``WAKE`` chunk) when it has items, so tokens reach the caller as they stream
+    rather than at the end of the step.
+    """
+
+    def __init__(
+        self,
+        graph: Any,
+        config: RunnableConfig | None,
+        modes: list[str],
+        single: bool,
+        subgraphs: bool,
+    ) -> None:
+        own = [m for m in modes if m in SUBSCRIBER_MODES]
+        self.native = [m for m in modes if m not in SUBSCRIBER_MODES]
+        self.ask = self.native or [graph.stream_mode]
+        if CUSTOM not in self.ask:
+            self.ask = [*self.ask, CUSTOM]
+        self.single = single
+        self.subgraphs = subgraphs
+        concurrent = (
+            subgraphs or getattr(graph, "stream_eager", False) or bool(_CONCURRENT & {*self.native})
+        )
+        self._hide_failed = not concurrent and not _FAILED_TASK_RESULTS
+        self.config, self.subscription = _subscribe_own(config, own, subgraphs)
+
+    def items(self, item: Any) -> Iterator[Any]:
+        """The subscription's items so far, then ``item`` if the caller asked for its mode."""
+        yield from self.rest()
+        *namespace, mode, chunk = item
+        if mode in self.native and chunk is not WAKE:
+            if self.single:
+                yield (namespace[0], chunk) if self.subgraphs else chunk
+            else:
+                yield item
+
+    def rest(self) -> Iterator[Any]:
+        """The subscription's buffered items, shaped as the caller asked."""
+        items, _ = self.subscription.drain()
+        for mode, chunk in items:
+            if self._hide_failed and mode == DEBUG and _is_failed_task(chunk, self.subgraphs):
+                continue
+            yield _shape(mode, chunk, self.single, self.subgraphs)
+
+
+def _is_failed_task(chunk: Any, subgraphs: bool) -> bool:
+    item = chunk[1] if subgraphs else chunk
+    return bool(item.get("type") == "task_result" and item["payload"].get("error"))
 
 
 def _subscribe_own(
@@ -220,66 +304,6 @@ def _subscribe_own(
         modes=own,
         max_buffer=100_000,
         subgraphs=subgraphs,
+        wake_root_loop=True,
     )
     return config, subscription
-
-
-def _own_items(
-    subscription: Subscription, single: bool, subgraphs: bool, *, after_error: bool = False
-) -> Iterator[Any]:
-    """The subscription's buffered items, shaped; after an error, what LangGraph would yield."""
-    items, _ = subscription.drain()
-    for mode, chunk in items:
-        if after_error and mode == DEBUG and not _DEBUG_AFTER_ERROR:
-            continue
-        yield _shape(mode, chunk, single, subgraphs)
-
-
-def _native(item: Any, single: bool, subgraphs: bool) -> Any:
-    """A pass-through item (asked for as a list of modes) reshaped to the caller's request."""
-    if subgraphs:
-        namespace, mode, chunk = item
-        return (namespace, chunk) if single else (namespace, mode, chunk)
-    mode, chunk = item
-    return chunk if single else (mode, chunk)
-
-
-async def astream(
-    graph: Any,
-    input: Any,
-    config: RunnableConfig | None = None,
-    *,
-    stream_mode: str | Sequence[str] | None = None,
-    subgraphs: bool = False,
-    **kwargs: Any,
-) -> AsyncIterator[Any]:
-    """Like ``graph.astream``, also accepting ``"events"``; see :func:`stream`."""
-    modes, single = _split_modes(graph, stream_mode)
-    own = [m for m in modes if m in SUBSCRIBER_MODES]
-    if not own:
-        async for item in graph.astream(
-            input, config, stream_mode=stream_mode, subgraphs=subgraphs, **kwargs
-        ):
-            yield item
-        return
-    native = [m for m in modes if m not in SUBSCRIBER_MODES]
-    config, subscription = _subscribe_own(config, own, subgraphs)
-    with subscription:
-        try:
-            async for item in graph.astream(
-                input,
-                config,
-                stream_mode=native or [graph.stream_mode],
-                subgraphs=subgraphs,
-                **kwargs,
-            ):
-                for own_item in _own_items(subscription, single, subgraphs):
-                    yield own_item
-                if native:
-                    yield _native(item, single, subgraphs)
-        except Exception:
-            for own_item in _own_items(subscription, single, subgraphs, after_error=True):
-                yield own_item
-            raise
-        for own_item in _own_items(subscription, single, subgraphs):
-            yield own_item

@@ -19,12 +19,13 @@ import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 from uuid import UUID
 
 from otelstream import lifecycle
+from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo
 
 _logger = logging.getLogger(__name__)
@@ -32,6 +33,17 @@ _logger = logging.getLogger(__name__)
 EVENTS = "events"
 DEBUG = "debug"
 SUBSCRIBER_MODES = frozenset({EVENTS, DEBUG})
+CUSTOM = "custom"
+
+
+class _Wake:
+    """The payload of the ``custom`` chunk that wakes a graph's own stream (never yielded)."""
+
+    def __repr__(self) -> str:
+        return "otelstream.WAKE"
+
+
+WAKE = _Wake()
 DEFAULT_MAX_BUFFER = 10_000
 
 _END = object()
@@ -59,6 +71,7 @@ class Subscription:
         max_buffer: int,
         subgraphs: bool = False,
         root_chunks_from_loop: bool = True,
+        wake_root_loop: bool = False,
     ) -> None:
         modes = tuple(modes)
         unknown = set(modes) - SUBSCRIBER_MODES
@@ -78,6 +91,10 @@ class Subscription:
         self.max_buffer = max_buffer
         self.subgraphs = subgraphs
         self.root_chunks_from_loop = root_chunks_from_loop
+        self.wake_root_loop = wake_root_loop
+        """Whether the followed run's own stream is read by the same consumer (``stream``)."""
+        self._waker: Callable[[], None] | None = None
+        """Set by the loop tap when ``wake_root_loop``: wakes the run's stream for new items."""
         self.dropped = 0
         """Items dropped because the buffer was full."""
         self.error: BaseException | None = None
@@ -101,15 +118,22 @@ class Subscription:
         with self._cond:
             if self._closed:
                 return
+            wake = False
             if item is not _END and len(self._buffer) >= self.max_buffer:
                 self.dropped += 1
                 warn = not self._warned
                 self._warned = True
             else:
+                wake = not self._buffer and item is not _END
                 self._buffer.append(item)
                 warn = False
                 self._cond.notify()
             waiter, self._waiter = self._waiter, None
+        if wake and self._waker is not None:
+            try:
+                self._waker()
+            except Exception as exc:
+                report_failure("subscriber wake-up", exc)
         if warn:
             _logger.warning(
                 "otelstream: subscriber buffer full (max_buffer=%d); dropping items, "
@@ -118,6 +142,14 @@ class Subscription:
             )
         if waiter is not None:
             _notify(waiter)
+
+    def set_waker(self, waker: Callable[[], None]) -> None:
+        """Wake the run's own stream from now on (and now, if items are already waiting)."""
+        with self._cond:
+            self._waker = waker
+            pending = bool(self._buffer)
+        if pending:
+            waker()
 
     def on_event(self, ev: LifecycleEvent) -> None:
         if EVENTS not in self.modes or ev.event not in _V2_EVENT_PHASES.get(ev.phase, (ev.event,)):

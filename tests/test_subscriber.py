@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import pytest
 from graphs import CASES, FakeChatModel
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.outputs import ChatGenerationChunk
 from langgraph.graph import END, START, StateGraph
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_parity import Ids, canon, norm_events
@@ -369,3 +371,72 @@ def test_tokens_stream_only_to_an_events_subscriber(
     native_contents = [t["data"]["chunk"].content for t in native_tokens]
     assert [t["data"]["chunk"].content for t in ours_tokens] == native_contents
     assert tokens == native_contents  # the subscriber's tokens too
+
+
+# --- liveness: tokens reach the caller while the model is still streaming ----------------------
+class HandshakeState(TypedDict):
+    answer: str
+
+
+class HandshakeModel(GenericFakeChatModel):
+    """Streams its first token, then waits (bounded) until the consumer has seen it."""
+
+    handshake: Any = None  # (event the consumer sets, list of wait results)
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        seen, waited = self.handshake
+        for i, chunk in enumerate(super()._stream(*args, **kwargs)):
+            yield chunk
+            if i == 0:
+                waited.append(seen.wait(5))
+
+
+def handshake_graph(seen: threading.Event, waited: list[bool]) -> Any:
+    model = HandshakeModel(messages=iter(["one two three"]), handshake=(seen, waited))
+
+    def answer(state: HandshakeState) -> dict[str, Any]:
+        return {"answer": str(model.invoke("question").content)}
+
+    g = StateGraph(HandshakeState)
+    g.add_node("answer", answer)
+    g.add_edge(START, "answer")
+    return g.compile()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["stream", "astream", "subscribe"])
+def test_tokens_reach_the_caller_while_the_model_streams(
+    exporter: InMemorySpanExporter, how: str
+) -> None:
+    """The model waits after its first token until the consumer has seen that token: without
+    live delivery (tokens held until the step ends) it would wait in vain."""
+    seen, waited = threading.Event(), []
+    graph = handshake_graph(seen, waited)
+    config = {"configurable": {"thread_id": f"live-{how}"}}
+    tokens: list[str] = []
+
+    def consume(mode: str, chunk: Any) -> None:
+        if mode == "events" and chunk["event"] == "on_chat_model_stream":
+            tokens.append(chunk["data"]["chunk"].content)
+            seen.set()
+
+    if how == "stream":
+        for mode, chunk in otelstream.stream(graph, {}, config, stream_mode=["events", "updates"]):
+            consume(mode, chunk)
+    elif how == "astream":
+
+        async def run() -> None:
+            async for mode, chunk in otelstream.astream(
+                graph, {}, config, stream_mode=["events", "values"]
+            ):
+                consume(mode, chunk)
+
+        asyncio.run(run())
+    else:
+        with otelstream.subscribe(thread_id=f"live-{how}") as sub:
+            runner = Runner(graph, {}, config).start()
+            for mode, chunk in sub:
+                consume(mode, chunk)
+            runner.join()
+    assert waited == [True], "the first token reached the consumer only after the step ended"
+    assert "".join(tokens) == "one two three"
