@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
@@ -19,7 +20,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.memory import InMemorySaver
@@ -40,6 +41,8 @@ class ScriptedChatModel(GenericFakeChatModel):
     tools bind, tool calls survive streaming, text streams word by word, usage is reported."""
 
     model_name: str = "scripted-chat-1"
+    token_delay: float = 0.03
+    """Seconds between streamed tokens, so the demo's tokens visibly arrive one by one."""
 
     def bind_tools(
         self,
@@ -87,6 +90,7 @@ class ScriptedChatModel(GenericFakeChatModel):
         last = pieces[-1]
         last.usage_metadata, last.response_metadata = reply.usage_metadata, reply.response_metadata
         for piece in pieces:
+            time.sleep(self.token_delay)
             generation = ChatGenerationChunk(message=piece)
             if run_manager is not None:
                 run_manager.on_llm_new_token(str(piece.content), chunk=generation)
@@ -148,27 +152,32 @@ def build_demo_graph() -> Any:
 
 
 def run_demo(stream: TextIO | None = None) -> int:
-    """Trace one run of the demo agent and print it as a tree; 0 when all went well."""
+    """Run the demo agent once, printing its live ``events`` and ``debug`` streams, then its
+    trace as a tree; 0 when all went well."""
     out = sys.stdout if stream is None else stream
     if otelstream.OtelStreamInstrumentor().is_instrumented_by_opentelemetry:
         # instrument() would keep the existing provider and the demo would print nothing.
         print("otelstream demo: otelstream is already instrumented here; run it alone", file=out)
         return 1
-    graph, config = build_demo_graph(), {"configurable": {"thread_id": THREAD_ID}}
+    graph = build_demo_graph()
+    config: RunnableConfig = {"configurable": {"thread_id": THREAD_ID}}
     failures_before = sum(otelstream.failure_counts().values())
     exporter = ConsoleTreeExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     otelstream.instrument(tracer_provider=provider)
-    print(f"question: {QUESTION}\nanswer:   ", end="", file=out)
+    print(f"question: {QUESTION}\n", file=out)
+    print(f"live streams: otelstream.stream(graph, ..., stream_mode={LIVE_MODES})", file=out)
     error: Exception | None = None
     try:
-        # Streamed as a chat UI would: the model streams, so its tokens land in the trace.
+        printer = LivePrinter(out)
         inputs = {"messages": [HumanMessage(QUESTION)]}
-        for chunk, _ in graph.stream(inputs, config, stream_mode="messages"):
-            if isinstance(chunk, AIMessageChunk) and chunk.content:
-                print(chunk.content, end="", file=out, flush=True)
-        print(f"\nsummary:  {graph.get_state(config).values['summary']}", file=out)
+        for mode, chunk in otelstream.stream(graph, inputs, config, stream_mode=LIVE_MODES):
+            printer.show(mode, chunk)
+        printer.end_line()
+        values = graph.get_state(config).values
+        print(f"\nanswer:   {values['messages'][-1].content}", file=out)
+        print(f"summary:  {values['summary']}", file=out)
     except Exception as exc:  # still show the trace: it records the failure
         error = exc
         print(f"\nerror:    {type(exc).__name__}: {exc}", file=out)
@@ -181,3 +190,54 @@ def run_demo(stream: TextIO | None = None) -> int:
     if failures:
         print(f"\notelstream had {failures} internal failure(s), see the log above", file=out)
     return 0 if error is None and not failures else 1
+
+
+LIVE_MODES = ["events", "debug"]
+
+
+class LivePrinter:
+    """One line per ``debug`` chunk and per lifecycle event (indented by depth); a model's
+    tokens are written onto one line as they arrive. ``on_chain_stream`` is left out: it
+    repeats each node's output."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._open_line: object = None  # the run whose tokens are being written
+
+    def show(self, mode: str, chunk: Any) -> None:
+        if mode == "debug":
+            self._line(f"  debug   {_describe_debug(chunk)}")
+        elif chunk["event"] == "on_chat_model_stream":
+            self._token(chunk)
+        elif chunk["event"] != "on_chain_stream":
+            indent = "  " * len(chunk["parent_ids"])
+            self._line(f"  events  {indent}{chunk['event']} {chunk['name']}")
+
+    def _token(self, event: dict[str, Any]) -> None:
+        if self._open_line != event["run_id"]:
+            self.end_line()
+            indent = "  " * len(event["parent_ids"])
+            print(f"  events  {indent}on_chat_model_stream: ", end="", file=self._out)
+            self._open_line = event["run_id"]
+        message = event["data"]["chunk"]
+        text = str(message.content)
+        for call in getattr(message, "tool_call_chunks", None) or ():
+            text += f"[tool call {call.get('name')} {call.get('args')}]"
+        print(text, end="", file=self._out, flush=True)
+
+    def _line(self, text: str) -> None:
+        self.end_line()
+        print(text, file=self._out, flush=True)
+
+    def end_line(self) -> None:
+        if self._open_line is not None:
+            print(file=self._out)
+            self._open_line = None
+
+
+def _describe_debug(chunk: dict[str, Any]) -> str:
+    payload = chunk["payload"]
+    kind, step = chunk["type"], chunk["step"]
+    if kind == "checkpoint":
+        return f"checkpoint   step {step}  next={list(payload.get('next', ()))}"
+    return f"{kind:<12} step {step}  {payload['name']}"

@@ -47,11 +47,19 @@ WAKE = _Wake()
 DEFAULT_MAX_BUFFER = 10_000
 
 _END = object()
-# astream_events v2 has no error events except on_tool_error, and no StreamWriter writes.
-_V2_EVENT_PHASES: dict[str, tuple[str, ...]] = {
-    lifecycle.ERROR: ("on_tool_error",),
-    lifecycle.CUSTOM_WRITE: (),
-}
+
+
+def _v2_filters() -> dict[str, tuple[str, ...]]:
+    """Which events of a phase ``astream_events`` v2 reports, where not all of them: no
+    StreamWriter writes, and no error event except ``on_tool_error`` (which the installed
+    langchain-core reports only if its event-stream handler has it: 1.x does, 0.3 does not)."""
+    from langchain_core.tracers.event_stream import _AstreamEventsCallbackHandler
+
+    tool_error = "on_tool_error" in vars(_AstreamEventsCallbackHandler)
+    return {
+        lifecycle.ERROR: ("on_tool_error",) if tool_error else (),
+        lifecycle.CUSTOM_WRITE: (),
+    }
 
 
 class Subscription:
@@ -152,7 +160,9 @@ class Subscription:
             waker()
 
     def on_event(self, ev: LifecycleEvent) -> None:
-        if EVENTS not in self.modes or ev.event not in _V2_EVENT_PHASES.get(ev.phase, (ev.event,)):
+        if EVENTS not in self.modes or ev.event not in self._hub.v2_filters.get(
+            ev.phase, (ev.event,)
+        ):
             return
         event = ev.to_dict()
         run = ev.run
@@ -281,6 +291,7 @@ class SubscriberHub:
     """Routes lifecycle events and debug chunks of subscribed root runs to their subscriptions."""
 
     def __init__(self) -> None:
+        self.v2_filters = _v2_filters()
         self._lock = threading.Lock()
         self._waiting: weakref.WeakSet[Subscription] = weakref.WeakSet()
 

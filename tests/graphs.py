@@ -253,6 +253,34 @@ def agent() -> Any:
     return g.compile(checkpointer=InMemorySaver())
 
 
+@tool
+def divide(a: int, b: int) -> float:
+    """Divide two integers."""
+    return a / b
+
+
+def tool_error() -> Any:
+    """A tool that raises; the ``ToolNode`` turns the error into a ToolMessage."""
+    model = FakeChatModel(
+        responses=[ask_tool("divide", "call_1", a=1, b=0), answer("cannot divide by zero")]
+    )
+
+    def call_model(s: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.bind_tools([divide]).invoke(s["messages"])]}
+
+    def route(s: MessagesState) -> str:
+        last = s["messages"][-1]
+        return "tools" if getattr(last, "tool_calls", None) else END
+
+    g = StateGraph(MessagesState)
+    g.add_node("model", call_model)
+    g.add_node("tools", ToolNode([divide], handle_tool_errors=True))
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", route, ["tools", END])
+    g.add_edge("tools", "model")
+    return g.compile()
+
+
 def chain() -> Any:
     prompt = ChatPromptTemplate.from_messages([("human", "Q: {question}")])
     model = FakeChatModel(responses=[answer("forty two")])
@@ -390,6 +418,7 @@ CORPUS: list[Case] = [
     Case("fanout", fanout, {"items": ["x", "y", "z"], "results": []}),
     Case("subgraph", subgraph, {"count": 0, "log": []}),
     Case("agent", agent, {"messages": [HumanMessage("add 1+2 and 3+4", id="h1")]}, True),
+    Case("tool_error", tool_error, {"messages": [HumanMessage("1/0?", id="h1")]}),
     Case("chain", chain, {"question": "meaning of life?", "answer": ""}),
     Case("retriever", retriever, {"question": "spans please", "answer": ""}),
     Case("custom_events", custom_events, {"count": 0, "log": []}, is_async=True),

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,41 @@ def test_demo_command_prints_the_trace_tree() -> None:
     assert streamed is not None and int(streamed.group(1)) >= 9, chat_2
     assert "gen_ai.usage.output_tokens=9" in chat_2
     assert re.search(r"gen_ai\.response\.time_to_first_chunk=0\.\d{6}s", chat_2), chat_2
+
+
+class TimedWrites(io.StringIO):
+    """Remembers when each piece of output was written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[float, str]] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append((time.monotonic(), text))
+        return super().write(text)
+
+
+def test_demo_prints_the_live_events_and_debug_streams() -> None:
+    out = TimedWrites()
+    assert run_demo(out) == 0
+    live = out.getvalue().partition("live streams:")[2].partition("\nanswer:")[0]
+    lines = live.splitlines()[1:]
+    debug = [line.split()[1:] for line in lines if line.startswith("  debug ")]
+    tasks = [(d[2], d[3]) for d in debug if d[0] == "task"]
+    results = [(d[2], d[3]) for d in debug if d[0] == "task_result"]
+    expected = [("1", "agent"), ("2", "tools"), ("3", "agent"), ("4", "summarize")]
+    assert tasks == results == expected
+    assert sum(d[0] == "checkpoint" for d in debug) == 6  # steps -1 (the input) to 4
+    events = [line.split()[1:] for line in lines if line.startswith("  events ")]
+    assert events[0] == ["on_chain_start", "weather_agent"]
+    assert events[-1] == ["on_chain_end", "weather_agent"]
+    assert ["on_tool_start", "get_weather"] in events and ["on_tool_end", "get_weather"] in events
+    assert 'on_chat_model_stream: [tool call get_weather {"city": "Paris"}]' in live
+    assert "on_chat_model_stream: It is 18 C and sunny in Paris today." in live
+    # the answer's tokens were written one by one, while the model was streaming
+    token_writes = [(t, w) for t, w in out.writes if w in ("It", " is", " 18", " today.")]
+    assert [w for _, w in token_writes] == ["It", " is", " 18", " today."]
+    assert token_writes[-1][0] - token_writes[0][0] > 0.1
 
 
 def test_command_without_a_subcommand_is_a_usage_error() -> None:
