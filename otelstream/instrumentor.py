@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from uuid import UUID
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from packaging.requirements import Requirement
@@ -21,6 +21,7 @@ from wrapt import wrap_function_wrapper
 from otelstream.callback_handler import OtelStreamCallbackHandler, StreamTap
 from otelstream.config import Settings
 from otelstream.hooks import CallbackManagerHook, LoopHook, PregelStreamHook, RuntimeHook
+from otelstream.metrics import Metrics
 from otelstream.package import _instruments, _supported_langgraph
 from otelstream.span_manager import SpanManager
 from otelstream.subscriber import SubscriberHub
@@ -61,13 +62,15 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         tracer_provider = kwargs.pop("tracer_provider", None)
-        kwargs.pop("meter_provider", None)  # metrics are recorded by a later release
+        meter_provider = kwargs.pop("meter_provider", None)
         settings = Settings.from_env(**kwargs)
         tracer = trace.get_tracer("otelstream", __version__, tracer_provider=tracer_provider)
-        span_manager = SpanManager(tracer, settings)
+        meter = metrics.get_meter("otelstream", __version__, meter_provider=meter_provider)
+        recorder = Metrics(meter)
+        span_manager = SpanManager(tracer, settings, recorder)
         handler = OtelStreamCallbackHandler(span_manager.handle)
         tap = StreamTap(handler)
-        hub = SubscriberHub()
+        hub = SubscriberHub(on_drop=recorder.subscriber_dropped)
         span_manager.add_listener(hub.on_event)
         self.settings, self.span_manager, self.handler = settings, span_manager, handler
         self.tap, self.hub = tap, hub

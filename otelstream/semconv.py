@@ -74,6 +74,7 @@ LG_INTERRUPT_ID = "langgraph.interrupt.id"
 LG_RESUMED = "langgraph.resumed"
 LG_CANCELLED = "langgraph.cancelled"
 LG_CUSTOM_DATA = "langgraph.custom.data"
+LG_OUTCOME = "langgraph.outcome"  # metric attribute: success, error, interrupted, cancelled
 
 # Span events that are not LangChain lifecycle events.
 EVENT_INTERRUPT = "langgraph.interrupt"
@@ -85,6 +86,21 @@ OS_REDACTED = "otelstream.redacted"
 OS_DROPPED_STREAM_EVENTS = "otelstream.dropped_stream_events"
 
 REDACTED = "[redacted]"
+
+# --- metrics ----------------------------------------------------------------------------------
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
+METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
+METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_RUN_DURATION = "langgraph.run.duration"
+METRIC_NODE_DURATION = "langgraph.node.duration"
+METRIC_INTERRUPTS = "langgraph.interrupts"
+METRIC_SUBSCRIBER_DROPPED = "otelstream.subscriber.dropped"
+
+OUTCOME_SUCCESS = "success"
+OUTCOME_ERROR = "error"
+OUTCOME_INTERRUPTED = "interrupted"
+OUTCOME_CANCELLED = "cancelled"
 
 # LangChain's ``ls_provider`` values mapped to GenAI ``gen_ai.provider.name`` well-known values.
 PROVIDER_NAMES = {

@@ -24,12 +24,14 @@ from otelstream import semconv as sc
 from otelstream.config import Settings
 from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo
+from otelstream.metrics import Metrics
 from otelstream.serialization import bound, dumps
 
 Listener = Callable[[LifecycleEvent], None]
 
 _INTERRUPT_MEMORY = 10_000  # threads whose last run was interrupted, kept for resume links
 _CANCELLATIONS = ("GeneratorExit", "CancelledError")
+_INTERRUPT_KEYS = (sc.LG_GRAPH_NAME, sc.LG_NODE)
 
 
 class _SpanState:
@@ -42,10 +44,13 @@ class _SpanState:
         "dropped",
         "first_chunk_ns",
         "interrupted",
+        "metric_attrs",
+        "metric_kind",
         "span",
         "start_ns",
         "stream_events",
         "truncated",
+        "usage",
     )
 
     def __init__(self, span: Span, start_ns: int) -> None:
@@ -59,10 +64,17 @@ class _SpanState:
         self.first_chunk_ns = 0
         self.truncated: list[str] = []
         self.interrupted = False
+        self.metric_kind: str | None = None  # "model", "graph" or "node": which metric to record
+        self.metric_attrs: dict[str, Any] = {}
+        self.usage: tuple[int | None, int | None] | None = None
 
 
 def _class_names(error: BaseException) -> set[str]:
     return {c.__name__ for c in type(error).__mro__}
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _model_name(run: RunInfo) -> str | None:
@@ -80,9 +92,10 @@ def _model_name(run: RunInfo) -> str | None:
 class SpanManager:
     """Turns each lifecycle event into span data, then hands the event to live listeners."""
 
-    def __init__(self, tracer: trace.Tracer, settings: Settings) -> None:
+    def __init__(self, tracer: trace.Tracer, settings: Settings, metrics: Metrics) -> None:
         self._tracer = tracer
         self._settings = settings
+        self._metrics = metrics
         self._listeners: list[Listener] = []
         self._interrupted: OrderedDict[str, SpanContext] = OrderedDict()
         self._interrupted_lock = threading.Lock()
@@ -252,10 +265,28 @@ class SpanManager:
         )
         state = _SpanState(span, ev.time_ns)
         run.state = state
+        self._metric_setup(run, state, attrs)
         if run.has_inputs and span.is_recording():
             key = sc.GEN_AI_RETRIEVAL_QUERY_TEXT if rt == "retriever" else sc.LC_RUN_INPUT
             value = run.inputs["query"] if rt == "retriever" else run.inputs
             span.set_attribute(key, self._content(state, "input", value))
+
+    @staticmethod
+    def _metric_setup(run: RunInfo, state: _SpanState, attrs: dict[str, Any]) -> None:
+        """Which metric the run feeds when it ends, and its attributes (low-cardinality)."""
+        keys: tuple[str, ...]
+        if run.run_type in ("chat_model", "llm"):
+            state.metric_kind = "model"
+            keys = (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL)
+        elif run.graph_operation is not None and not run.is_node:
+            state.metric_kind = "graph"
+            keys = (sc.LG_GRAPH_NAME, sc.GEN_AI_OPERATION_NAME)
+        elif run.is_node:
+            state.metric_kind = "node"
+            keys = (sc.LG_GRAPH_NAME, sc.LG_NODE)
+        else:
+            return
+        state.metric_attrs = {k: attrs[k] for k in keys if k in attrs}
 
     # -- in between ----------------------------------------------------------------------------
     def _stream(self, ev: LifecycleEvent) -> None:
@@ -311,8 +342,14 @@ class SpanManager:
         state.span.add_event(sc.EVENT_CUSTOM_WRITE, attrs, timestamp=ev.time_ns)
 
     # -- end -----------------------------------------------------------------------------------
-    def _close(self, ev: LifecycleEvent, state: _SpanState) -> None:
+    def _close(
+        self, ev: LifecycleEvent, state: _SpanState, outcome: str, error_type: str | None = None
+    ) -> None:
         self._flush(state)
+        try:
+            self._record_metrics(ev, state, outcome, error_type)
+        except Exception as exc:
+            report_failure("metrics", exc)
         span = state.span
         if state.interrupted and ev.run.is_root:
             self._remember_interrupt(ev.run, span)
@@ -323,16 +360,39 @@ class SpanManager:
         span.end(end_time=ev.time_ns)
         ev.run.state = None
 
+    def _record_metrics(
+        self, ev: LifecycleEvent, state: _SpanState, outcome: str, error_type: str | None
+    ) -> None:
+        kind = state.metric_kind
+        if kind is None:
+            return
+        duration = (ev.time_ns - state.start_ns) / 1e9
+        attrs = state.metric_attrs
+        if error_type is not None:
+            attrs[sc.ERROR_TYPE] = error_type
+        if kind == "model":
+            first_chunk = (
+                (state.first_chunk_ns - state.start_ns) / 1e9 if state.first_chunk_ns else None
+            )
+            tokens = state.usage or (None, None)
+            self._metrics.model_call(attrs, duration, first_chunk, *tokens)
+            return
+        attrs[sc.LG_OUTCOME] = outcome
+        if kind == "graph":
+            self._metrics.graph_run(attrs, duration)
+        else:
+            self._metrics.node(attrs, duration)
+
     def _end(self, ev: LifecycleEvent) -> None:
         run = ev.run
         state: _SpanState | None = run.state
         if state is None:
             return
         span = state.span
+        output = ev.data.get("output")
+        if run.run_type == "chat_model":  # metrics need the usage even when not sampled
+            self._chat_response(state, run, output)
         if span.is_recording():
-            output = ev.data.get("output")
-            if run.run_type == "chat_model":
-                self._chat_response(span, run, output)
             if run.run_type == "tool":
                 call_id = getattr(output, "tool_call_id", None)  # older cores: only on the result
                 if call_id and not run.tool_call_id:
@@ -342,9 +402,10 @@ class SpanManager:
                     span.set_status(Status(StatusCode.ERROR, "tool returned an error"))
                     span.set_attribute(sc.ERROR_TYPE, "ToolMessage.error")
             span.set_attribute(sc.LC_RUN_OUTPUT, self._content(state, "output", output))
-        self._close(ev, state)
+        self._close(ev, state, sc.OUTCOME_INTERRUPTED if state.interrupted else sc.OUTCOME_SUCCESS)
 
-    def _chat_response(self, span: Span, run: RunInfo, message: Any) -> None:
+    def _chat_response(self, state: _SpanState, run: RunInfo, message: Any) -> None:
+        span = state.span
         usage = getattr(message, "usage_metadata", None)
         llm_output = run.extra.get("llm_output") or {}
         if not usage and isinstance(llm_output, dict):
@@ -357,17 +418,17 @@ class SpanManager:
                     or token_usage.get("output_tokens"),
                 }
         if usage:
-            for key, attr in (
-                ("input_tokens", sc.GEN_AI_USAGE_INPUT_TOKENS),
-                ("output_tokens", sc.GEN_AI_USAGE_OUTPUT_TOKENS),
-            ):
-                value = usage.get(key)
-                if isinstance(value, int):
-                    span.set_attribute(attr, value)
+            n_in, n_out = (_count(usage.get(k)) for k in ("input_tokens", "output_tokens"))
+            state.usage = (n_in, n_out)
+            if n_in is not None:
+                span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, n_in)
+            if n_out is not None:
+                span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, n_out)
         response_md = getattr(message, "response_metadata", None) or {}
         model = response_md.get("model_name") or response_md.get("model")
         if isinstance(model, str) and model:
             span.set_attribute(sc.GEN_AI_RESPONSE_MODEL, model)
+            state.metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = model
         reason = response_md.get("finish_reason") or response_md.get("stop_reason")
         if isinstance(reason, str) and reason:
             span.set_attribute(sc.GEN_AI_RESPONSE_FINISH_REASONS, [reason])
@@ -394,15 +455,22 @@ class SpanManager:
                 },
                 timestamp=ev.time_ns,
             )
+        error_type: str | None = None
         if "GraphInterrupt" in names and error is not None:
             self._record_interrupt(run, state, error, ev.time_ns)
+            outcome = sc.OUTCOME_INTERRUPTED
         elif "GraphBubbleUp" in names:
-            pass  # control flow (Command to a parent graph), not a failure
+            # control flow (Command to a parent graph), not a failure
+            outcome = sc.OUTCOME_INTERRUPTED if state.interrupted else sc.OUTCOME_SUCCESS
         elif names.intersection(_CANCELLATIONS):
             span.set_attribute(sc.LG_CANCELLED, True)
-        elif error is not None:
-            self._record_error(state, error, ev.time_ns)
-        self._close(ev, state)
+            outcome = sc.OUTCOME_CANCELLED
+        else:
+            outcome = sc.OUTCOME_ERROR
+            if error is not None:
+                error_type = type(error).__qualname__
+                self._record_error(state, error, ev.time_ns)
+        self._close(ev, state, outcome, error_type)
 
     def _record_error(self, state: _SpanState, error: BaseException, time_ns: int) -> None:
         """ERROR status and an ``exception`` event whose message and stacktrace are scrubbed
@@ -430,6 +498,11 @@ class SpanManager:
         interrupts = error.args[0] if error.args else ()
         if not isinstance(interrupts, (list, tuple)):
             interrupts = (interrupts,)
+        if not state.interrupted:  # counted once, where raised (not again as it propagates)
+            self._metrics.interrupts(
+                {k: v for k, v in state.metric_attrs.items() if k in _INTERRUPT_KEYS},
+                len(interrupts),
+            )
         for item in interrupts:
             attrs: dict[str, Any] = {
                 sc.LG_INTERRUPT_VALUE: self._content(

@@ -126,9 +126,10 @@ class Subscription:
         with self._cond:
             if self._closed:
                 return
-            wake = False
+            wake = dropped = False
             if item is not _END and len(self._buffer) >= self.max_buffer:
                 self.dropped += 1
+                dropped = True
                 warn = not self._warned
                 self._warned = True
             else:
@@ -142,6 +143,11 @@ class Subscription:
                 self._waker()
             except Exception as exc:
                 report_failure("subscriber wake-up", exc)
+        if dropped and self._hub.on_drop is not None:
+            try:
+                self._hub.on_drop(1)
+            except Exception as exc:
+                report_failure("dropped-items counter", exc)
         if warn:
             _logger.warning(
                 "otelstream: subscriber buffer full (max_buffer=%d); dropping items, "
@@ -290,8 +296,10 @@ def _notify(waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]) -> N
 class SubscriberHub:
     """Routes lifecycle events and debug chunks of subscribed root runs to their subscriptions."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_drop: Callable[[int], None] | None = None) -> None:
         self.v2_filters = _v2_filters()
+        self.on_drop = on_drop
+        """Told of every dropped item (the ``otelstream.subscriber.dropped`` counter)."""
         self._lock = threading.Lock()
         self._waiting: weakref.WeakSet[Subscription] = weakref.WeakSet()
 
