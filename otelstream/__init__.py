@@ -14,6 +14,7 @@ from opentelemetry.trace import TracerProvider
 from otelstream.config import Settings
 from otelstream.errors import failure_counts
 from otelstream.instrumentor import OtelStreamInstrumentor
+from otelstream.providers import Setup, configure, has_global_tracer_provider
 from otelstream.streams import astream, astream_events, stream, subscribe
 from otelstream.subscriber import Subscription
 from otelstream.version import __version__
@@ -21,10 +22,12 @@ from otelstream.version import __version__
 __all__ = [
     "OtelStreamInstrumentor",
     "Settings",
+    "Setup",
     "Subscription",
     "__version__",
     "astream",
     "astream_events",
+    "configure",
     "failure_counts",
     "instrument",
     "stream",
@@ -40,6 +43,7 @@ def instrument(
 ) -> OtelStreamInstrumentor:
     """Trace every LangGraph/LangChain run in this process. Calling it again changes nothing.
 
+    With no provider given and none set globally, :func:`configure` sets them up first.
     ``options`` are :class:`Settings` fields (``capture_content``, ``capture_tokens``,
     ``max_attribute_length``, ``redact``, ...); unset ones come from ``OTELSTREAM_*``
     environment variables.
@@ -47,6 +51,8 @@ def instrument(
     Settings.from_env(**options)  # reject bad options before touching anything
     instrumentor = OtelStreamInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
+        if tracer_provider is None and meter_provider is None and not has_global_tracer_provider():
+            configure()  # no SDK set up yet: providers from OTEL_*, or the OTLP/JSON file
         instrumentor.instrument(
             tracer_provider=tracer_provider, meter_provider=meter_provider, **options
         )

@@ -26,11 +26,15 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 import otelstream
 from otelstream.console import ConsoleTreeExporter, render_tree
+from otelstream.otlp_file import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter, default_path
 
 QUESTION = "What is the weather in Paris?"
 THREAD_ID = "demo-thread-1"
@@ -162,10 +166,16 @@ def run_demo(stream: TextIO | None = None) -> int:
     graph = build_demo_graph()
     config: RunnableConfig = {"configurable": {"thread_id": THREAD_ID}}
     failures_before = sum(otelstream.failure_counts().values())
+    # The embedded default, as for an app with no OTLP endpoint: an OTLP/JSON file.
+    path = default_path()
+    resource = Resource.create({"service.name": "otelstream-demo"})
     exporter = ConsoleTreeExporter()
-    provider = TracerProvider()
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    otelstream.instrument(tracer_provider=provider)
+    provider.add_span_processor(BatchSpanProcessor(OtlpJsonFileSpanExporter(path)))
+    reader = PeriodicExportingMetricReader(OtlpJsonFileMetricExporter(path))
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+    otelstream.instrument(tracer_provider=provider, meter_provider=meter_provider)
     print(f"question: {QUESTION}\n", file=out)
     print(f"live streams: otelstream.stream(graph, ..., stream_mode={LIVE_MODES})", file=out)
     error: Exception | None = None
@@ -184,8 +194,10 @@ def run_demo(stream: TextIO | None = None) -> int:
     finally:
         otelstream.uninstrument()
         provider.shutdown()
+        meter_provider.shutdown()
     spans = exporter.spans
     print(f"\ntrace ({len(spans)} spans):\n{render_tree(spans)}", file=out)
+    print(f"\ntraces and metrics appended to {path} (OTLP/JSON)", file=out)
     failures = sum(otelstream.failure_counts().values()) - failures_before
     if failures:
         print(f"\notelstream had {failures} internal failure(s), see the log above", file=out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -11,6 +13,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otelstream
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A test that instruments without providers must not write into the user's home."""
+    os.environ.setdefault("OTELSTREAM_FILE", os.path.join(tempfile.mkdtemp(), "otlp.jsonl"))
 
 
 @pytest.fixture

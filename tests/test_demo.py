@@ -86,7 +86,9 @@ def test_demo_command_prints_the_trace_tree() -> None:
     done = run_command("demo")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "internal failure" not in done.stderr
-    head, _, tree = done.stdout.partition("\ntrace (13 spans):\n")
+    head, _, rest = done.stdout.partition("\ntrace (13 spans):\n")
+    tree, _, tail = rest.partition("\n\ntraces and metrics appended to ")
+    assert tail.strip() == f"{os.environ['OTELSTREAM_FILE']} (OTLP/JSON)"
     assert tree, done.stdout
     assert "answer:   It is 18 C and sunny in Paris today." in head
     assert "summary:  Summary: It is 18 C and sunny in Paris today." in head
@@ -159,7 +161,8 @@ def test_command_without_a_subcommand_is_a_usage_error() -> None:
 def test_main_runs_the_demo_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert parse_tree(out.partition("\ntrace (13 spans):\n")[2]) == DEMO_TREE
+    tree = out.partition("\ntrace (13 spans):\n")[2].partition("\n\ntraces and metrics")[0]
+    assert parse_tree(tree) == DEMO_TREE
     assert not otelstream.OtelStreamInstrumentor().is_instrumented_by_opentelemetry
 
 
