@@ -16,22 +16,45 @@ from otelstream.version import __version__
 Command = Callable[[argparse.Namespace], int]
 
 
-def _demo(args: argparse.Namespace) -> int:
-    try:
-        with warnings.catch_warnings():  # dependencies' import-time notices are not for users
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", PendingDeprecationWarning)
-            from otelstream.demo import run_demo
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in ("langgraph", "langchain_core"):
-            raise
-        print(
-            f"otelstream demo needs LangGraph and langchain-core ({exc.name} is missing): "
-            'pip install "otelstream[instruments]"',
-            file=sys.stderr,
-        )
-        return 1
-    return run_demo()
+def _with_langgraph(load: Callable[[], Command]) -> Command:
+    """A command that imports LangGraph when it runs, with a clear message when it is missing."""
+
+    def command(args: argparse.Namespace) -> int:
+        try:
+            with warnings.catch_warnings():  # dependencies' import-time notices are not for users
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", PendingDeprecationWarning)
+                run = load()
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in ("langgraph", "langchain_core"):
+                raise
+            print(
+                f"otelstream {args.name} needs LangGraph and langchain-core ({exc.name} is "
+                'missing): pip install "otelstream[instruments]"',
+                file=sys.stderr,
+            )
+            return 1
+        return run(args)
+
+    return command
+
+
+def _load_demo() -> Command:
+    from otelstream.demo import run_demo
+
+    return lambda args: run_demo()
+
+
+def _load_run() -> Command:
+    from otelstream.runner import run
+
+    return lambda args: run(
+        args.target,
+        args.input,
+        stream_mode=args.stream_mode,
+        config_json=args.config,
+        thread_id=args.thread_id,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
         "tool, and a subgraph) with otelstream instrumented, then print its trace as a tree. "
         "Needs no network and no API key.",
     )
-    demo.set_defaults(command=_demo)
+    demo.set_defaults(command=_with_langgraph(_load_demo))
+
+    run = commands.add_parser(
+        "run",
+        help="run your graph instrumented and print its live streams",
+        description="Import MODULE:ATTR (a compiled graph, or a function returning one), run it "
+        "once on --input with otelstream instrumented (exporting as OTEL_* says, else to the "
+        "OTLP/JSON file) and print the chosen streams: pretty in a terminal, JSON lines when "
+        "piped. Exit code 0 when the run succeeded, 1 when it failed, 2 on bad arguments.",
+    )
+    run.add_argument("target", metavar="MODULE:ATTR")
+    run.add_argument("--input", required=True, metavar="JSON", help="the graph's input")
+    run.add_argument(
+        "--stream-mode",
+        metavar="MODES",
+        help="comma-separated LangGraph modes plus 'events' (default: events,debug)",
+    )
+    run.add_argument("--config", metavar="JSON", help="a RunnableConfig as a JSON object")
+    run.add_argument("--thread-id", help="sets config.configurable.thread_id")
+    run.set_defaults(command=_with_langgraph(_load_run))
     return parser
 
 

@@ -35,9 +35,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 import otelstream
 from otelstream.console import ConsoleTreeExporter, render_tree
 from otelstream.otlp_file import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter, default_path
+from otelstream.printers import PrettyPrinter
 
 QUESTION = "What is the weather in Paris?"
 THREAD_ID = "demo-thread-1"
+LIVE_MODES = ["events", "debug"]
 
 
 class ScriptedChatModel(GenericFakeChatModel):
@@ -180,7 +182,7 @@ def run_demo(stream: TextIO | None = None) -> int:
     print(f"live streams: otelstream.stream(graph, ..., stream_mode={LIVE_MODES})", file=out)
     error: Exception | None = None
     try:
-        printer = LivePrinter(out)
+        printer = PrettyPrinter(out)
         inputs = {"messages": [HumanMessage(QUESTION)]}
         for mode, chunk in otelstream.stream(graph, inputs, config, stream_mode=LIVE_MODES):
             printer.show(mode, chunk)
@@ -202,54 +204,3 @@ def run_demo(stream: TextIO | None = None) -> int:
     if failures:
         print(f"\notelstream had {failures} internal failure(s), see the log above", file=out)
     return 0 if error is None and not failures else 1
-
-
-LIVE_MODES = ["events", "debug"]
-
-
-class LivePrinter:
-    """One line per ``debug`` chunk and per lifecycle event (indented by depth); a model's
-    tokens are written onto one line as they arrive. ``on_chain_stream`` is left out: it
-    repeats each node's output."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._open_line: object = None  # the run whose tokens are being written
-
-    def show(self, mode: str, chunk: Any) -> None:
-        if mode == "debug":
-            self._line(f"  debug   {_describe_debug(chunk)}")
-        elif chunk["event"] == "on_chat_model_stream":
-            self._token(chunk)
-        elif chunk["event"] != "on_chain_stream":
-            indent = "  " * len(chunk["parent_ids"])
-            self._line(f"  events  {indent}{chunk['event']} {chunk['name']}")
-
-    def _token(self, event: dict[str, Any]) -> None:
-        if self._open_line != event["run_id"]:
-            self.end_line()
-            indent = "  " * len(event["parent_ids"])
-            print(f"  events  {indent}on_chat_model_stream: ", end="", file=self._out)
-            self._open_line = event["run_id"]
-        message = event["data"]["chunk"]
-        text = str(message.content)
-        for call in getattr(message, "tool_call_chunks", None) or ():
-            text += f"[tool call {call.get('name')} {call.get('args')}]"
-        print(text, end="", file=self._out, flush=True)
-
-    def _line(self, text: str) -> None:
-        self.end_line()
-        print(text, file=self._out, flush=True)
-
-    def end_line(self) -> None:
-        if self._open_line is not None:
-            print(file=self._out)
-            self._open_line = None
-
-
-def _describe_debug(chunk: dict[str, Any]) -> str:
-    payload = chunk["payload"]
-    kind, step = chunk["type"], chunk["step"]
-    if kind == "checkpoint":
-        return f"checkpoint   step {step}  next={list(payload.get('next', ()))}"
-    return f"{kind:<12} step {step}  {payload['name']}"
