@@ -15,6 +15,7 @@ from otelstream.config import Settings
 from otelstream.errors import failure_counts
 from otelstream.instrumentor import OtelStreamInstrumentor
 from otelstream.providers import Setup, configure, has_global_tracer_provider
+from otelstream.replay import replay
 from otelstream.streams import astream, astream_events, stream, subscribe
 from otelstream.subscriber import Subscription
 from otelstream.version import __version__
@@ -30,6 +31,7 @@ __all__ = [
     "configure",
     "failure_counts",
     "instrument",
+    "replay",
     "stream",
     "subscribe",
     "uninstrument",

@@ -20,6 +20,7 @@ from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResu
 from langchain_core.tracers._streaming import _StreamingCallbackHandler
 
 from otelstream import lifecycle
+from otelstream import semconv as sc
 from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo
 
@@ -477,6 +478,11 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
             return None
         run.tapped = True
         return run
+
+    def emit_debug(self, run: RunInfo, namespace: tuple[str, ...], chunk: Any) -> None:
+        """A LangGraph ``debug`` chunk of a subscribed run's loop (see ``hooks.LoopHook``)."""
+        data = {"namespace": namespace, "chunk": chunk}
+        self._emit(LifecycleEvent(lifecycle.DEBUG, sc.EVENT_DEBUG, run, data, time.time_ns()))
 
     def _emit_chunk(self, run: RunInfo, chunk: Any) -> None:
         self._emit(

@@ -7,6 +7,7 @@ where LangGraph is not installed.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -57,6 +58,32 @@ def _load_run() -> Command:
     )
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """Print a recorded run's stream: JSON lines, or readable lines in a terminal."""
+    from otelstream.printers import PrettyPrinter
+    from otelstream.replay import ReplayError, replay
+
+    try:
+        items = replay(
+            args.file,
+            stream_mode=args.stream_mode,
+            trace_id=args.trace_id,
+            subgraphs=args.subgraphs,
+        )
+    except (OSError, ReplayError) as exc:
+        print(f"otelstream replay: {exc}", file=sys.stderr)
+        return 1
+    if sys.stdout.isatty():
+        printer = PrettyPrinter(sys.stdout)
+        for item in items:
+            printer.show(args.stream_mode, item)
+        printer.end_line()
+    else:
+        for item in items:
+            print(json.dumps(item, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full command line; each subparser sets ``command`` to the function it runs."""
     parser = argparse.ArgumentParser(
@@ -93,6 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="JSON", help="a RunnableConfig as a JSON object")
     run.add_argument("--thread-id", help="sets config.configurable.thread_id")
     run.set_defaults(command=_with_langgraph(_load_run))
+
+    replay = commands.add_parser(
+        "replay",
+        help="re-emit a recorded run's events or debug stream from an exported file",
+        description="Read an OTLP/JSON file (otelstream's embedded default, or a Collector "
+        "file exporter's) and print a recorded root run's stream, rebuilt from its spans "
+        'alone, as JSON lines. Content recorded with capture off reads "[redacted]".',
+    )
+    replay.add_argument("file", metavar="FILE")
+    replay.add_argument("--stream-mode", choices=("events", "debug"), default="events")
+    replay.add_argument("--trace-id", help="the trace to replay (default: the most recent)")
+    replay.add_argument(
+        "--subgraphs", action="store_true", help="debug: include subgraphs, with namespaces"
+    )
+    replay.set_defaults(command=_replay)
     return parser
 
 

@@ -141,13 +141,12 @@ class LoopHook:
     The loop emits LangGraph's exact ``debug`` payloads (and the graph's default-mode chunks
     that ``astream_events`` reports as the root's ``on_chain_stream``) only for the modes
     its caller asked for. For a run somebody subscribed to, the loop is given the extra
-    modes it needs; chunks of those extra modes go to the subscriber only, so the caller's
-    stream is unchanged.
+    modes it needs; chunks of those extra modes become lifecycle events (recorded in the
+    trace, delivered to the subscriber), so the caller's stream is unchanged.
     """
 
-    def __init__(self, handler: OtelStreamCallbackHandler, hub: SubscriberHub) -> None:
+    def __init__(self, handler: OtelStreamCallbackHandler) -> None:
         self._handler = handler
-        self._hub = hub
 
     def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
         tap: _LoopTap | None = None
@@ -177,7 +176,7 @@ class LoopHook:
         wakers = [s for s in subscribers if s.wake_root_loop] if run.is_root else []
         if not extra and not wakers:
             return None
-        tap = _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler, self._hub)
+        tap = _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler)
         if wakers and type(loop).__name__ == "AsyncPregelLoop":
             # Older LangGraph gives an async loop a bare ``asyncio.Queue.put_nowait``.
             tap.aioloop = asyncio.get_running_loop()
@@ -192,7 +191,6 @@ class _LoopTap:
     __slots__ = (
         "_extra",
         "_handler",
-        "_hub",
         "_original",
         "_root_mode",
         "_run",
@@ -207,14 +205,12 @@ class _LoopTap:
         run: Any,
         root_mode: str | None,
         handler: OtelStreamCallbackHandler,
-        hub: SubscriberHub,
     ) -> None:
         self._original = original
         self._extra = extra
         self._run = run
         self._root_mode = root_mode
         self._handler = handler
-        self._hub = hub
         self.namespace: tuple[str, ...] | None = None
         self.aioloop: asyncio.AbstractEventLoop | None = None
 
@@ -245,7 +241,7 @@ class _LoopTap:
             if mode not in self._extra or tuple(namespace) != self.namespace:
                 return  # a subgraph's chunk, forwarded here: its own loop reports it
             if mode == "debug":
-                self._hub.on_debug(self._run.root, self.namespace, payload)
+                self._handler.emit_debug(self._run, self.namespace, payload)
             if mode == self._root_mode:
                 self._handler._emit_chunk(self._run, payload)
         except Exception as exc:

@@ -86,7 +86,7 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             wrap_function_wrapper("langgraph.pregel", "Pregel.astream", pregel_hook)
             wrap_function_wrapper("langgraph.runtime", "Runtime.__init__", RuntimeHook(handler))
             wrap_function_wrapper(
-                "langgraph.pregel._loop", "PregelLoop.__init__", LoopHook(handler, hub)
+                "langgraph.pregel._loop", "PregelLoop.__init__", LoopHook(handler)
             )
             self._langgraph_hooked = True
 

@@ -17,6 +17,7 @@ END = "end"
 ERROR = "error"
 CUSTOM = "custom"
 CUSTOM_WRITE = "custom_write"
+DEBUG = "debug"  # a LangGraph ``debug`` stream chunk of a subscribed run (not a v2 event)
 
 
 class RunInfo:

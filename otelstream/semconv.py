@@ -57,6 +57,12 @@ LC_EVENT_NAME = "langchain.event.name"
 LC_EVENT_COUNT = "langchain.event.count"
 LC_EVENT_DATA_LIST = "langchain.event.data_list"
 LC_EVENT_OFFSETS = "langchain.event.time_offsets_ns"
+LC_RUN_END_INPUT = "langchain.run.end_input"  # the end event's input, when not the start's
+# Order of the lifecycle events within the process, so a trace replays in the order it ran.
+LC_START_SEQ = "langchain.run.start_seq"
+LC_END_SEQ = "langchain.run.end_seq"
+LC_EVENT_SEQ = "langchain.event.seq"
+LC_EVENT_SEQS = "langchain.event.seqs"
 
 # --- langgraph.*: graph concepts --------------------------------------------------------------
 LG_GRAPH_NAME = "langgraph.graph.name"
@@ -79,6 +85,7 @@ LG_OUTCOME = "langgraph.outcome"  # metric attribute: success, error, interrupte
 # Span events that are not LangChain lifecycle events.
 EVENT_INTERRUPT = "langgraph.interrupt"
 EVENT_CUSTOM_WRITE = "langgraph.custom"
+EVENT_DEBUG = "langgraph.debug"  # coalesced ``debug`` stream chunks ([namespace, chunk] pairs)
 
 # --- otelstream.*: the instrumentation's own bookkeeping --------------------------------------
 OS_TRUNCATED = "otelstream.truncated"

@@ -9,6 +9,7 @@ answer costs a list append per token, not a span event per token.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import traceback
 from collections import OrderedDict
@@ -32,6 +33,8 @@ Listener = Callable[[LifecycleEvent], None]
 _INTERRUPT_MEMORY = 10_000  # threads whose last run was interrupted, kept for resume links
 _CANCELLATIONS = ("GeneratorExit", "CancelledError")
 _INTERRUPT_KEYS = (sc.LG_GRAPH_NAME, sc.LG_NODE)
+# Runs whose end event repeats the start's input; a chain's may be one known only at its end.
+_OWN_INPUT_RUNS = ("chat_model", "llm", "tool", "retriever")
 
 
 class _SpanState:
@@ -57,7 +60,7 @@ class _SpanState:
         self.span = span
         self.context = trace.set_span_in_context(span)
         self.start_ns = start_ns
-        self.chunks: list[tuple[int, Any]] = []
+        self.chunks: list[tuple[int, int, Any]] = []  # (time, seq, chunk)
         self.chunk_event = ""
         self.stream_events = 0
         self.dropped = 0
@@ -99,6 +102,7 @@ class SpanManager:
         self._listeners: list[Listener] = []
         self._interrupted: OrderedDict[str, SpanContext] = OrderedDict()
         self._interrupted_lock = threading.Lock()
+        self._seq = itertools.count()  # next() is atomic under the GIL
 
     # -- listeners (the in-process subscriber) ---------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -125,6 +129,8 @@ class SpanManager:
                 self._custom(ev)
             elif phase == lifecycle.CUSTOM_WRITE:
                 self._custom_write(ev)
+            elif phase == lifecycle.DEBUG:
+                self._stream(ev)
         except Exception as exc:
             report_failure("span manager", exc)
         for listener in self._listeners:
@@ -162,6 +168,7 @@ class SpanManager:
         run = ev.run
         md = run.metadata
         attrs: dict[str, Any] = {
+            sc.LC_START_SEQ: next(self._seq),
             sc.LC_RUN_ID: str(run.run_id),
             sc.LC_RUN_TYPE: run.run_type,
             sc.LC_RUN_NAME: run.name,
@@ -299,8 +306,13 @@ class SpanManager:
             state.span.set_attribute(
                 sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (ev.time_ns - state.start_ns) / 1e9
             )
-        state.chunk_event = ev.event
-        state.chunks.append((ev.time_ns, ev.data["chunk"]))
+        if state.chunk_event != ev.event:
+            self._flush(state)  # one kind of chunk per span event
+            state.chunk_event = ev.event
+        item = ev.data["chunk"]
+        if ev.phase == lifecycle.DEBUG:
+            item = [list(ev.data["namespace"]), item]
+        state.chunks.append((ev.time_ns, next(self._seq), item))
         if len(state.chunks) >= self._settings.token_batch_size:
             self._flush(state)
 
@@ -317,8 +329,9 @@ class SpanManager:
         first = chunks[0][0]
         attrs: dict[str, Any] = {
             sc.LC_EVENT_COUNT: len(chunks),
-            sc.LC_EVENT_OFFSETS: [t - first for t, _ in chunks],
-            sc.LC_EVENT_DATA_LIST: self._content(state, "chunk", [c for _, c in chunks]),
+            sc.LC_EVENT_OFFSETS: [t - first for t, _, _ in chunks],
+            sc.LC_EVENT_SEQS: [seq for _, seq, _ in chunks],
+            sc.LC_EVENT_DATA_LIST: self._content(state, "chunk", [c for _, _, c in chunks]),
         }
         state.span.add_event(state.chunk_event, attrs, timestamp=first)
 
@@ -326,19 +339,26 @@ class SpanManager:
         state: _SpanState | None = ev.run.state
         if state is None:
             return
+        self._flush(state)  # keep the span's events in the order they happened
         attrs: dict[str, Any] = {
+            sc.LC_EVENT_SEQ: next(self._seq),
             sc.LC_EVENT_NAME: ev.name,
             sc.LC_EVENT_DATA: self._content(state, "custom", ev.data),
         }
         if ev.tags:
             attrs[sc.LC_RUN_TAGS] = [str(t) for t in ev.tags]
+        if ev.metadata != ev.run.metadata:
+            attrs[sc.LC_RUN_METADATA] = self._scrub(state, "metadata", dumps(ev.metadata))
         state.span.add_event(ev.event, attrs, timestamp=ev.time_ns)
 
     def _custom_write(self, ev: LifecycleEvent) -> None:
         state: _SpanState | None = ev.run.state
         if state is None:
             return
-        attrs = {sc.LG_CUSTOM_DATA: self._content(state, "custom", ev.data)}
+        attrs: dict[str, Any] = {
+            sc.LC_EVENT_SEQ: next(self._seq),
+            sc.LG_CUSTOM_DATA: self._content(state, "custom", ev.data),
+        }
         state.span.add_event(sc.EVENT_CUSTOM_WRITE, attrs, timestamp=ev.time_ns)
 
     # -- end -----------------------------------------------------------------------------------
@@ -357,6 +377,7 @@ class SpanManager:
             span.set_attribute(sc.OS_DROPPED_STREAM_EVENTS, state.dropped)
         if state.truncated:
             span.set_attribute(sc.OS_TRUNCATED, state.truncated)
+        span.set_attribute(sc.LC_END_SEQ, next(self._seq))
         span.end(end_time=ev.time_ns)
         ev.run.state = None
 
@@ -402,6 +423,11 @@ class SpanManager:
                     span.set_status(Status(StatusCode.ERROR, "tool returned an error"))
                     span.set_attribute(sc.ERROR_TYPE, "ToolMessage.error")
             span.set_attribute(sc.LC_RUN_OUTPUT, self._content(state, "output", output))
+            end_input = ev.data.get("input")
+            if run.run_type not in _OWN_INPUT_RUNS and (
+                end_input is not run.inputs or not run.has_inputs
+            ):
+                span.set_attribute(sc.LC_RUN_END_INPUT, self._content(state, "input", end_input))
         self._close(ev, state, sc.OUTCOME_INTERRUPTED if state.interrupted else sc.OUTCOME_SUCCESS)
 
     def _chat_response(self, state: _SpanState, run: RunInfo, message: Any) -> None:
@@ -445,9 +471,11 @@ class SpanManager:
         error = ev.error
         names = _class_names(error) if error is not None else set()
         if ev.event == "on_tool_error" and error is not None:
+            self._flush(state)
             span.add_event(
                 "on_tool_error",
                 {
+                    sc.LC_EVENT_SEQ: next(self._seq),
                     sc.ERROR_TYPE: type(error).__qualname__,
                     sc.LC_EVENT_DATA: self._content(
                         state, "error", {"error": error, "tool_call_id": ev.data["tool_call_id"]}

@@ -49,7 +49,7 @@ DEFAULT_MAX_BUFFER = 10_000
 _END = object()
 
 
-def _v2_filters() -> dict[str, tuple[str, ...]]:
+def v2_filters() -> dict[str, tuple[str, ...]]:
     """Which events of a phase ``astream_events`` v2 reports, where not all of them: no
     StreamWriter writes, and no error event except ``on_tool_error`` (which the installed
     langchain-core reports only if its event-stream handler has it: 1.x does, 0.3 does not)."""
@@ -59,6 +59,7 @@ def _v2_filters() -> dict[str, tuple[str, ...]]:
     return {
         lifecycle.ERROR: ("on_tool_error",) if tool_error else (),
         lifecycle.CUSTOM_WRITE: (),
+        lifecycle.DEBUG: (),
     }
 
 
@@ -297,7 +298,7 @@ class SubscriberHub:
     """Routes lifecycle events and debug chunks of subscribed root runs to their subscriptions."""
 
     def __init__(self, on_drop: Callable[[int], None] | None = None) -> None:
-        self.v2_filters = _v2_filters()
+        self.v2_filters = v2_filters()
         self.on_drop = on_drop
         """Told of every dropped item (the ``otelstream.subscriber.dropped`` counter)."""
         self._lock = threading.Lock()
@@ -353,13 +354,13 @@ class SubscriberHub:
             )
             for s in subscribers:
                 s.on_event(chunk)
+        if ev.phase == lifecycle.DEBUG:
+            for s in subscribers:
+                s.on_debug(ev.data["namespace"], ev.data["chunk"])
+            return
         for s in subscribers:
             s.on_event(ev)
         if run is root and ev.phase in (lifecycle.END, lifecycle.ERROR):
             for s in subscribers:
                 s.finish(ev.error)
             root.subscribers = ()
-
-    def on_debug(self, root: RunInfo, namespace: tuple[str, ...], chunk: Any) -> None:
-        for s in root.subscribers:
-            s.on_debug(namespace, chunk)

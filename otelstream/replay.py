@@ -1,0 +1,281 @@
+"""Replay: a recorded run's ``events`` or ``debug`` stream, rebuilt from its exported spans.
+
+Reads OTLP/JSON lines (the embedded default's file, or a Collector ``file`` exporter's) and
+rebuilds what the live subscriber delivered for one root run, from the spans alone: each span
+is a run (its ``langchain.run.*`` attributes give the event's run id, name, tags, metadata,
+parents, input and output), its span events hold the stream chunks, custom events and tool
+errors, and the ``*_seq`` attributes give the order in which everything happened. Payloads
+come back in their JSON form. Where content capture was off they read ``"[redacted]"``, and
+where a payload was cut by the length limit it stays cut (marked): nothing is invented.
+
+The ``debug`` stream is in the trace only for runs that had a live ``debug`` consumer (that is
+when LangGraph produces it); for other runs replay says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from otelstream import lifecycle
+from otelstream import semconv as sc
+
+EVENTS = "events"
+DEBUG = "debug"
+# Runs whose start event always carries the input (chains only when it is known at start).
+_OWN_INPUT_RUNS = ("chat_model", "llm", "tool", "retriever")
+
+
+class ReplayError(Exception):
+    """The file holds no run to replay (or not the one asked for)."""
+
+
+@dataclass
+class RecordedEvent:
+    name: str
+    time_ns: int
+    attributes: dict[str, Any]
+
+
+@dataclass
+class RecordedSpan:
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any]
+    events: list[RecordedEvent] = field(default_factory=list)
+
+    @property
+    def is_run(self) -> bool:
+        return sc.LC_RUN_ID in self.attributes
+
+
+# --- reading OTLP/JSON ----------------------------------------------------------------------
+def read_spans(path: str | Path) -> list[RecordedSpan]:
+    """Every span in an OTLP/JSON lines file (metrics and other lines are skipped)."""
+    spans: list[RecordedSpan] = []
+    with Path(path).open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ReplayError(f"{path}:{number}: not OTLP/JSON ({exc})") from exc
+            for resource_spans in request.get("resourceSpans", ()):
+                for scope_spans in resource_spans.get("scopeSpans", ()):
+                    spans.extend(_span(s) for s in scope_spans.get("spans", ()))
+    return spans
+
+
+def _span(obj: dict[str, Any]) -> RecordedSpan:
+    return RecordedSpan(
+        trace_id=obj.get("traceId", ""),
+        span_id=obj.get("spanId", ""),
+        parent_span_id=obj.get("parentSpanId", ""),
+        name=obj.get("name", ""),
+        start_ns=int(obj.get("startTimeUnixNano", 0)),
+        end_ns=int(obj.get("endTimeUnixNano", 0)),
+        attributes=_attributes(obj.get("attributes", ())),
+        events=[
+            RecordedEvent(
+                e.get("name", ""),
+                int(e.get("timeUnixNano", 0)),
+                _attributes(e.get("attributes", ())),
+            )
+            for e in obj.get("events", ())
+        ],
+    )
+
+
+def _attributes(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return {item["key"]: _value(item.get("value", {})) for item in items}
+
+
+def _value(value: dict[str, Any]) -> Any:
+    """An OTLP ``AnyValue`` in its JSON form, as a Python value."""
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "intValue" in value:
+        return int(value["intValue"])
+    if "boolValue" in value:
+        return bool(value["boolValue"])
+    if "doubleValue" in value:
+        return float(value["doubleValue"])
+    if "arrayValue" in value:
+        return [_value(v) for v in value["arrayValue"].get("values", ())]
+    if "kvlistValue" in value:
+        return _attributes(value["kvlistValue"].get("values", ()))
+    if "bytesValue" in value:
+        return base64.b64decode(value["bytesValue"])
+    return None
+
+
+# --- choosing the run -------------------------------------------------------------------------
+def _root_run(spans: list[RecordedSpan], trace_id: str | None) -> list[RecordedSpan]:
+    """The spans of one root run: in ``trace_id``, else in the most recent trace."""
+    runs = [s for s in spans if s.is_run]
+    if trace_id is not None:
+        runs = [s for s in runs if s.trace_id == trace_id.lower()]
+        if not runs:
+            raise ReplayError(f"no otelstream run in trace {trace_id}")
+    if not runs:
+        raise ReplayError("no otelstream run in the file")
+    by_id = {s.span_id: s for s in runs}
+    roots = [s for s in runs if s.parent_span_id not in by_id]
+    root = max(roots, key=lambda s: (s.end_ns, s.attributes.get(sc.LC_START_SEQ, 0)))
+    children: dict[str, list[RecordedSpan]] = {}
+    for s in runs:
+        if s.trace_id == root.trace_id:
+            children.setdefault(s.parent_span_id, []).append(s)
+    subtree, todo = [], [root]
+    while todo:
+        span = todo.pop()
+        subtree.append(span)
+        todo.extend(children.get(span.span_id, ()))
+    return subtree
+
+
+# --- rebuilding the streams -------------------------------------------------------------------
+def replay(
+    path: str | Path,
+    *,
+    stream_mode: str = EVENTS,
+    trace_id: str | None = None,
+    subgraphs: bool = False,
+) -> list[Any]:
+    """The ``events`` (v2 event dicts) or ``debug`` stream of a recorded root run.
+
+    ``trace_id`` picks the trace (default: the most recent); its latest root run is replayed.
+    """
+    if stream_mode not in (EVENTS, DEBUG):
+        raise ValueError(f"stream_mode must be 'events' or 'debug', got {stream_mode!r}")
+    run = _root_run(read_spans(path), trace_id)
+    if stream_mode == EVENTS:
+        return [event for _, event in sorted(_events(run), key=lambda pair: pair[0])]
+    chunks = sorted(_debug(run, subgraphs), key=lambda pair: pair[0])
+    if not chunks:
+        raise ReplayError(
+            "this run has no recorded debug stream: LangGraph produces it only for runs with a "
+            "live debug consumer (otelstream.stream/subscribe with 'debug')"
+        )
+    return [chunk for _, chunk in chunks]
+
+
+def _load(text: Any) -> Any:
+    """A recorded payload: its JSON value, or the text itself (redacted or truncated)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]:
+    from otelstream.subscriber import v2_filters
+
+    allowed = v2_filters().get(lifecycle.ERROR, ())
+    root = spans[0]
+    for span in spans:
+        a = span.attributes
+        run_type = a.get(sc.LC_RUN_TYPE, "chain")
+        base = {
+            "run_id": a[sc.LC_RUN_ID],
+            "name": a.get(sc.LC_RUN_NAME, span.name),
+            "tags": a.get(sc.LC_RUN_TAGS, []),
+            "metadata": _load(a.get(sc.LC_RUN_METADATA, "{}")),
+            "parent_ids": a.get(sc.LC_RUN_PARENT_IDS, []),
+        }
+        if run_type == "retriever":  # its input is the query, under the GenAI attribute
+            has_input = sc.GEN_AI_RETRIEVAL_QUERY_TEXT in a
+            value_in = {"query": _load(a.get(sc.GEN_AI_RETRIEVAL_QUERY_TEXT))}
+        else:
+            has_input = sc.LC_RUN_INPUT in a
+            value_in = _load(a.get(sc.LC_RUN_INPUT))
+        if span is root:
+            start_data = {"input": value_in}
+        elif run_type == "tool":
+            start_data = {"input": value_in or {}}
+        else:
+            start_data = {"input": value_in} if has_input else {}
+        start = a.get(sc.LC_START_SEQ, 0)
+        yield start, {"event": f"on_{run_type}_start", "data": start_data, **base}
+        streamed = False
+        for event in span.events:
+            ea = event.attributes
+            if event.name.endswith("_stream") and sc.LC_EVENT_SEQS in ea:
+                streamed = streamed or event.name == "on_chain_stream"
+                chunks = _load(ea.get(sc.LC_EVENT_DATA_LIST))
+                seqs = ea[sc.LC_EVENT_SEQS]
+                if not isinstance(chunks, list):  # redacted or cut: the count is still known
+                    chunks = [chunks] * len(seqs)
+                for seq, chunk in zip(seqs, chunks, strict=False):
+                    yield seq, {"event": event.name, "data": {"chunk": chunk}, **base}
+            elif event.name == "on_custom_event":
+                custom = {
+                    **base,
+                    "event": "on_custom_event",
+                    "name": ea.get(sc.LC_EVENT_NAME, ""),
+                    "tags": ea.get(sc.LC_RUN_TAGS, []),
+                    "data": _load(ea.get(sc.LC_EVENT_DATA)),
+                }
+                if sc.LC_RUN_METADATA in ea:
+                    custom["metadata"] = _load(ea[sc.LC_RUN_METADATA])
+                yield ea.get(sc.LC_EVENT_SEQ, start), custom
+            elif event.name == "on_tool_error" and "on_tool_error" in allowed:
+                error = _load(ea.get(sc.LC_EVENT_DATA))
+                data = {"input": value_in}
+                data.update(error if isinstance(error, dict) else {"error": error})
+                yield (
+                    ea.get(sc.LC_EVENT_SEQ, start),
+                    {"event": "on_tool_error", "data": data, **base},
+                )
+        if sc.LC_RUN_OUTPUT not in a:
+            continue  # ended with an error, an interrupt or a cancellation: no end event
+        end = a.get(sc.LC_END_SEQ, start)
+        output = _load(a[sc.LC_RUN_OUTPUT])
+        if _is_node(base) and not streamed:  # as the subscriber reports a sync node's output
+            chunk_event = {"event": "on_chain_stream", "data": {"chunk": output}, **base}
+            yield end - 0.5, chunk_event
+        if span is root:
+            end_data = {"output": output}
+        elif sc.LC_RUN_END_INPUT in a:
+            end_data = {"output": output, "input": _load(a[sc.LC_RUN_END_INPUT])}
+        elif run_type in _OWN_INPUT_RUNS or has_input:
+            end_data = {"output": output, "input": value_in}
+        else:
+            end_data = {"output": output, "input": {}}
+        yield end, {"event": f"on_{run_type}_end", "data": end_data, **base}
+
+
+def _is_node(base: dict[str, Any]) -> bool:
+    metadata = base["metadata"]
+    return (
+        isinstance(metadata, dict)
+        and "langgraph_node" in metadata
+        and any(str(t).startswith("graph:step:") for t in base["tags"])
+    )
+
+
+def _debug(spans: list[RecordedSpan], subgraphs: bool) -> Iterator[tuple[int, Any]]:
+    for span in spans:
+        for event in span.events:
+            if event.name != sc.EVENT_DEBUG:
+                continue
+            items = _load(event.attributes.get(sc.LC_EVENT_DATA_LIST))
+            seqs = event.attributes.get(sc.LC_EVENT_SEQS, [])
+            if not isinstance(items, list):
+                items = [[[], items]] * len(seqs)
+            for seq, item in zip(seqs, items, strict=False):
+                namespace, chunk = item
+                if namespace and not subgraphs:
+                    continue
+                yield seq, (tuple(namespace), chunk) if subgraphs else chunk

@@ -1,0 +1,176 @@
+"""Replay: a run's ``events`` and ``debug`` streams rebuilt from its exported OTLP/JSON file
+equal the streams a live subscriber received, for every corpus graph.
+
+Each run is started with plain ``invoke`` in another thread and followed with
+``otelstream.subscribe`` (as in the parity suite), while its spans go through otelstream's
+OTLP/JSON file exporter to a real file. Replay gives payloads in their JSON form, so the live
+items are compared in the same form (``json.loads(dumps(item))``), after the parity suite's
+normalization. Message ids are not compared: LangGraph's ``add_messages`` assigns a ToolMessage
+its id after the event, on the very object the live stream handed out.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graphs import CORPUS, Case
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from test_parity import compare_debug, compare_events, run_subscribed
+
+import otelstream
+from otelstream.otlp_file import OtlpJsonFileSpanExporter
+from otelstream.replay import ReplayError, replay
+from otelstream.semconv import REDACTED
+from otelstream.serialization import dumps
+
+
+def as_json(items: Any) -> Any:
+    return json.loads(dumps(items))
+
+
+def without_message_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: "<message id>" if k == "id" and "type" in value else without_message_ids(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [without_message_ids(v) for v in value]
+    return value
+
+
+class Recorder:
+    """otelstream instrumented with the OTLP/JSON file exporter behind a batch processor."""
+
+    def __init__(self, path: Path, **options: Any) -> None:
+        self.path = path
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(BatchSpanProcessor(OtlpJsonFileSpanExporter(path)))
+        otelstream.instrument(tracer_provider=self.provider, **options)
+
+    def live(self, case: Case, thread_id: str) -> tuple[list[Any], list[Any]]:
+        events, debug = run_subscribed(case, thread_id)
+        assert self.provider.force_flush(10_000)
+        return events, debug
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Iterator[Recorder]:
+    rec = Recorder(tmp_path / "otlp.jsonl")
+    try:
+        yield rec
+    finally:
+        otelstream.uninstrument()
+        rec.provider.shutdown()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
+def test_replay_equals_the_live_streams(case: Case, recorder: Recorder) -> None:
+    events, debug = recorder.live(case, f"replay-{case.name}")
+    replayed = replay(recorder.path)
+    compare_events(
+        case,
+        without_message_ids(as_json(events)),
+        without_message_ids(replayed),
+        f"{case.name}: replayed events",
+    )
+    compare_debug(case, as_json(debug), replay(recorder.path, stream_mode="debug"), case.name)
+
+
+def payloads(event: dict[str, Any]) -> list[Any]:
+    data = event["data"]
+    return [data[k] for k in ("input", "output", "chunk") if k in data]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["agent", "custom_events", "subgraph"])
+def test_replay_without_content_keeps_the_structure(tmp_path: Path, name: str) -> None:
+    case = next(c for c in CORPUS if c.name == name)
+    recorder = Recorder(tmp_path / "redacted.jsonl", capture_content=False)
+    try:
+        events, _ = recorder.live(case, f"redacted-{name}")
+    finally:
+        otelstream.uninstrument()
+        recorder.provider.shutdown()
+    replayed = replay(recorder.path)
+    assert [(e["event"], e["name"], e["run_id"]) for e in replayed] == [
+        (e["event"], e["name"], e["run_id"]) for e in events
+    ]
+    for live, again in zip(events, replayed, strict=True):
+        assert again["parent_ids"] == live["parent_ids"]
+        if again["event"] == "on_custom_event":  # its data is the payload itself
+            assert again["data"] == REDACTED
+            continue
+        assert set(again["data"]) == set(live["data"]), (live["event"], again["data"])
+        assert all(p in (REDACTED, {}) for p in payloads(again)), again
+    assert any(payloads(e) and payloads(e)[0] == REDACTED for e in replayed)
+
+
+def test_replay_picks_the_trace_asked_for(recorder: Recorder) -> None:
+    first, second = CORPUS[0], CORPUS[1]
+    events_1, _ = recorder.live(first, "pick-1")
+    recorder.live(second, "pick-2")
+    latest = replay(recorder.path)
+    assert latest[0]["name"] == "LangGraph" and latest[0]["metadata"]["thread_id"] == "pick-2"
+    lines = [json.loads(line) for line in recorder.path.read_text().splitlines()]
+    trace_ids = {
+        span["traceId"]: span["attributes"]
+        for line in lines
+        for rs in line["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+        if not span.get("parentSpanId")
+    }
+    wanted = next(
+        t
+        for t, attrs in trace_ids.items()
+        if any(
+            a["key"] == "langchain.run.id" and a["value"]["stringValue"] == events_1[0]["run_id"]
+            for a in attrs
+        )
+    )
+    assert [e["run_id"] for e in replay(recorder.path, trace_id=wanted)] == [
+        e["run_id"] for e in events_1
+    ]
+    with pytest.raises(ReplayError, match="no otelstream run in trace"):
+        replay(recorder.path, trace_id="0" * 32)
+
+
+def test_debug_is_not_invented_for_runs_without_a_debug_consumer(recorder: Recorder) -> None:
+    case = CORPUS[0]
+    case.build().invoke(case.input, case.config())
+    assert recorder.provider.force_flush(10_000)
+    assert replay(recorder.path)[0]["event"] == "on_chain_start"
+    with pytest.raises(ReplayError, match="no recorded debug stream"):
+        replay(recorder.path, stream_mode="debug")
+
+
+def test_replay_command(recorder: Recorder) -> None:
+    case = next(c for c in CORPUS if c.name == "agent")
+    recorder.live(case, "cli-replay")
+    command = [sys.executable, "-m", "otelstream", "replay", str(recorder.path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == replay(recorder.path)
+    done = subprocess.run(
+        [*command, "--stream-mode", "debug"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == replay(
+        recorder.path, stream_mode="debug"
+    )
+    missing = subprocess.run(
+        [sys.executable, "-m", "otelstream", "replay", str(recorder.path) + ".nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and "No such file" in missing.stderr
