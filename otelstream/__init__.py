@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from opentelemetry.metrics import MeterProvider
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 
+_lock = threading.RLock()
+
+
 def instrument(
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
@@ -52,17 +56,23 @@ def instrument(
     """
     Settings.from_env(**options)  # reject bad options before touching anything
     instrumentor = OtelStreamInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        if tracer_provider is None and meter_provider is None and not has_global_tracer_provider():
-            configure()  # no SDK set up yet: providers from OTEL_*, or the OTLP/JSON file
-        instrumentor.instrument(
-            tracer_provider=tracer_provider, meter_provider=meter_provider, **options
-        )
+    with _lock:  # first calls from several threads at once must hook once
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            if (
+                tracer_provider is None
+                and meter_provider is None
+                and not has_global_tracer_provider()
+            ):
+                configure()  # no SDK set up yet: providers from OTEL_*, or the OTLP/JSON file
+            instrumentor.instrument(
+                tracer_provider=tracer_provider, meter_provider=meter_provider, **options
+            )
     return instrumentor
 
 
 def uninstrument() -> None:
     """Remove every otelstream hook. Calling it when not instrumented changes nothing."""
     instrumentor = OtelStreamInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
+    with _lock:
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()

@@ -298,7 +298,7 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
                 run.graph_operation, run.graph_stream_mode = graph
             data: dict[str, Any] = {}
             # As astream_events: a placeholder input means "not known yet".
-            if inputs != {"input": ""}:
+            if not _is_placeholder(inputs):
                 data["input"] = inputs
                 run.inputs, run.has_inputs = inputs, True
             self._emit_start(run, data)
@@ -524,15 +524,15 @@ class StreamTap(BaseCallbackHandler, _StreamingCallbackHandler):  # type: ignore
         first = next(output, sentinel)
         if first is sentinel:
             return
-        run = self._handler._tap_start(run_id)  # looked up once the run has started
+        run = self._start_tap(run_id)  # looked up once the run has started
         if run is None:
             yield first
             yield from output
             return
-        self._handler._emit_chunk(run, first)
+        self._chunk(run, first)
         yield first
         for chunk in output:
-            self._handler._emit_chunk(run, chunk)
+            self._chunk(run, chunk)
             yield chunk
 
     async def tap_output_aiter(self, run_id: UUID, output: AsyncIterator[T]) -> AsyncIterator[T]:
@@ -540,14 +540,37 @@ class StreamTap(BaseCallbackHandler, _StreamingCallbackHandler):  # type: ignore
         first = await anext(output, sentinel)
         if first is sentinel:
             return
-        run = self._handler._tap_start(run_id)  # looked up once the run has started
+        run = self._start_tap(run_id)  # looked up once the run has started
         if run is None:
             yield first
             async for chunk in output:
                 yield chunk
             return
-        self._handler._emit_chunk(run, first)
+        self._chunk(run, first)
         yield first
         async for chunk in output:
-            self._handler._emit_chunk(run, chunk)
+            self._chunk(run, chunk)
             yield chunk
+
+    # The user's stream passes through untouched whatever happens here (fail-open).
+    def _start_tap(self, run_id: UUID) -> RunInfo | None:
+        try:
+            return self._handler._tap_start(run_id)
+        except Exception as exc:
+            report_failure("stream tap", exc)
+            return None
+
+    def _chunk(self, run: RunInfo, chunk: Any) -> None:
+        try:
+            self._handler._emit_chunk(run, chunk)
+        except Exception as exc:
+            report_failure("stream tap", exc)
+
+
+def _is_placeholder(inputs: Any) -> bool:
+    """LangChain's ``{"input": ""}`` for "not known yet", tested without calling the user's
+    ``__eq__`` (array-likes raise on it)."""
+    if type(inputs) is not dict or len(inputs) != 1:
+        return False
+    value = inputs.get("input")
+    return type(value) is str and value == ""

@@ -45,8 +45,27 @@ class CallbackManagerHook:
                 instance.add_handler(self._handler, True)
             if self._wants_stream(instance.parent_run_id):
                 self._attach_tap(instance)
+            if self._tap in instance.handlers:
+                self._before_passthrough_taps(instance.handlers)
         except Exception as exc:
             report_failure("callback manager hook", exc)
+
+    def _before_passthrough_taps(self, handlers: list[Any]) -> None:
+        """LangChain lets only the first streaming handler tap a run's output. LangGraph's
+        own streaming handlers (``messages`` mode, tool calls) only pass it through, and a
+        manager merge may put them first: put the tap ahead of them."""
+        from langchain_core.tracers._streaming import _StreamingCallbackHandler
+
+        tap = self._tap
+        for i, handler in enumerate(handlers):
+            if handler is tap:
+                return
+            if isinstance(handler, _StreamingCallbackHandler) and type(
+                handler
+            ).__module__.startswith("langgraph."):
+                handlers.remove(tap)
+                handlers.insert(i, tap)
+                return
 
     def _attach_tap(self, manager: Any) -> None:
         """Attach the tap last, so a caller's own stream handler keeps tapping first."""

@@ -76,6 +76,15 @@ def _safe_str(obj: Any) -> str:
         return _safe_repr(obj)
 
 
+def safe_text(obj: Any) -> str:
+    """``str(obj)`` that never raises and is always valid UTF-8 (lone surrogates replaced),
+    for strings recorded as they are (names, tags, ids, error messages)."""
+    text = _safe_str(obj)
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _walk(obj: Any, depth: int, seen: set[int]) -> Any:
     """Slow path: convert recursively, breaking cycles and bounding depth."""
     if obj is None or isinstance(obj, (str, int, float, bool)):

@@ -26,7 +26,7 @@ from otelstream.config import Settings
 from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo
 from otelstream.metrics import Metrics
-from otelstream.serialization import bound, dumps
+from otelstream.serialization import bound, dumps, safe_text
 
 Listener = Callable[[LifecycleEvent], None]
 
@@ -37,7 +37,16 @@ _INTERRUPT_KEYS = (sc.LG_GRAPH_NAME, sc.LG_NODE)
 _OWN_INPUT_RUNS = ("chat_model", "llm", "tool", "retriever")
 
 
-class _SpanState:
+class _Marks:
+    """Keys of the attributes cut by the length limit (``otelstream.truncated``)."""
+
+    __slots__ = ("truncated",)
+
+    def __init__(self) -> None:
+        self.truncated: list[str] = []
+
+
+class _SpanState(_Marks):
     """What the span manager keeps per open run (stored on ``RunInfo.state``)."""
 
     __slots__ = (
@@ -52,11 +61,11 @@ class _SpanState:
         "span",
         "start_ns",
         "stream_events",
-        "truncated",
         "usage",
     )
 
     def __init__(self, span: Span, start_ns: int) -> None:
+        super().__init__()
         self.span = span
         self.context = trace.set_span_in_context(span)
         self.start_ns = start_ns
@@ -65,7 +74,6 @@ class _SpanState:
         self.stream_events = 0
         self.dropped = 0
         self.first_chunk_ns = 0
-        self.truncated: list[str] = []
         self.interrupted = False
         self.metric_kind: str | None = None  # "model", "graph" or "node": which metric to record
         self.metric_attrs: dict[str, Any] = {}
@@ -77,7 +85,10 @@ def _class_names(error: BaseException) -> set[str]:
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """An int attribute value, if it is one OTLP can carry (int64)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
+        return value
+    return None
 
 
 def _model_name(run: RunInfo) -> str | None:
@@ -146,7 +157,7 @@ class SpanManager:
             return sc.REDACTED
         return self._scrub(state, key, dumps(value))
 
-    def _scrub(self, state: _SpanState | None, key: str, text: str) -> str:
+    def _scrub(self, state: _Marks | None, key: str, text: str) -> str:
         """Apply the user's redaction hook, then the length limit."""
         redact = self._settings.redact
         if redact is not None:
@@ -157,9 +168,9 @@ class SpanManager:
                 return sc.REDACTED
         return self._text(state, key, text)
 
-    def _text(self, state: _SpanState | None, key: str, value: str) -> str:
-        text, cut = bound(value, self._settings.max_attribute_length)
-        if cut and state is not None:
+    def _text(self, state: _Marks | None, key: str, value: str) -> str:
+        text, cut = bound(safe_text(value), self._settings.max_attribute_length)
+        if cut and state is not None and key not in state.truncated:
             state.truncated.append(key)
         return text
 
@@ -167,24 +178,25 @@ class SpanManager:
     def _start(self, ev: LifecycleEvent) -> None:
         run = ev.run
         md = run.metadata
+        cuts = _Marks()  # what is cut before the span state exists
         attrs: dict[str, Any] = {
             sc.LC_START_SEQ: next(self._seq),
             sc.LC_RUN_ID: str(run.run_id),
             sc.LC_RUN_TYPE: run.run_type,
-            sc.LC_RUN_NAME: run.name,
+            sc.LC_RUN_NAME: safe_text(run.name),
         }
         if run.parent_ids:
             attrs[sc.LC_RUN_PARENT_IDS] = run.parent_ids
         if run.tags:
-            attrs[sc.LC_RUN_TAGS] = [str(t) for t in run.tags]
+            attrs[sc.LC_RUN_TAGS] = [safe_text(t) for t in run.tags]
         if md:
-            attrs[sc.LC_RUN_METADATA] = self._scrub(None, "metadata", dumps(md))
+            attrs[sc.LC_RUN_METADATA] = self._scrub(cuts, "metadata", dumps(md))
         thread_id = md.get("thread_id")
         if thread_id is not None:
-            attrs[sc.GEN_AI_CONVERSATION_ID] = str(thread_id)
+            attrs[sc.GEN_AI_CONVERSATION_ID] = safe_text(thread_id)
         node = md.get("langgraph_node")
         if node is not None:
-            attrs[sc.LG_NODE] = str(node)
+            attrs[sc.LG_NODE] = safe_text(node)
             step = md.get("langgraph_step")
             if isinstance(step, int):
                 attrs[sc.LG_STEP] = step
@@ -210,7 +222,7 @@ class SpanManager:
                 ("top_p", sc.GEN_AI_REQUEST_TOP_P),
             ):
                 value = params.get(key)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if isinstance(value, float) or _count(value) is not None:
                     attrs[attr] = value
         elif rt == "tool":
             span_name = f"{sc.OP_EXECUTE_TOOL} {run.name}"
@@ -221,7 +233,7 @@ class SpanManager:
                 attrs[sc.GEN_AI_TOOL_CALL_ID] = str(run.tool_call_id)
             description = (run.serialized or {}).get("description")
             if isinstance(description, str) and description:
-                attrs[sc.GEN_AI_TOOL_DESCRIPTION] = self._text(None, "description", description)
+                attrs[sc.GEN_AI_TOOL_DESCRIPTION] = self._text(cuts, "description", description)
         elif rt == "retriever":
             span_name = f"{sc.OP_RETRIEVAL} {run.name}"
             attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_RETRIEVAL
@@ -271,6 +283,7 @@ class SpanManager:
             start_time=ev.time_ns,
         )
         state = _SpanState(span, ev.time_ns)
+        state.truncated.extend(cuts.truncated)
         run.state = state
         self._metric_setup(run, state, attrs)
         if run.has_inputs and span.is_recording():
@@ -365,21 +378,22 @@ class SpanManager:
     def _close(
         self, ev: LifecycleEvent, state: _SpanState, outcome: str, error_type: str | None = None
     ) -> None:
-        self._flush(state)
-        try:
-            self._record_metrics(ev, state, outcome, error_type)
-        except Exception as exc:
-            report_failure("metrics", exc)
         span = state.span
-        if state.interrupted and ev.run.is_root:
-            self._remember_interrupt(ev.run, span)
-        if state.dropped:
-            span.set_attribute(sc.OS_DROPPED_STREAM_EVENTS, state.dropped)
-        if state.truncated:
-            span.set_attribute(sc.OS_TRUNCATED, state.truncated)
-        span.set_attribute(sc.LC_END_SEQ, next(self._seq))
-        span.end(end_time=ev.time_ns)
-        ev.run.state = None
+        try:
+            self._flush(state)
+            self._record_metrics(ev, state, outcome, error_type)
+            if state.interrupted and ev.run.is_root:
+                self._remember_interrupt(ev.run, span)
+            if state.dropped:
+                span.set_attribute(sc.OS_DROPPED_STREAM_EVENTS, state.dropped)
+            if state.truncated:
+                span.set_attribute(sc.OS_TRUNCATED, state.truncated)
+            span.set_attribute(sc.LC_END_SEQ, next(self._seq))
+        except Exception as exc:
+            report_failure("span manager", exc)
+        finally:
+            ev.run.state = None
+            span.end(end_time=ev.time_ns)
 
     def _record_metrics(
         self, ev: LifecycleEvent, state: _SpanState, outcome: str, error_type: str | None
@@ -409,26 +423,35 @@ class SpanManager:
         state: _SpanState | None = run.state
         if state is None:
             return
-        span = state.span
-        output = ev.data.get("output")
-        if run.run_type == "chat_model":  # metrics need the usage even when not sampled
-            self._chat_response(state, run, output)
-        if span.is_recording():
-            if run.run_type == "tool":
-                call_id = getattr(output, "tool_call_id", None)  # older cores: only on the result
-                if call_id and not run.tool_call_id:
-                    span.set_attribute(sc.GEN_AI_TOOL_CALL_ID, str(call_id))
-                status = getattr(output, "status", None)
-                if status == "error":  # a ToolMessage the tool node built from an error
-                    span.set_status(Status(StatusCode.ERROR, "tool returned an error"))
-                    span.set_attribute(sc.ERROR_TYPE, "ToolMessage.error")
-            span.set_attribute(sc.LC_RUN_OUTPUT, self._content(state, "output", output))
-            end_input = ev.data.get("input")
-            if run.run_type not in _OWN_INPUT_RUNS and (
-                end_input is not run.inputs or not run.has_inputs
-            ):
-                span.set_attribute(sc.LC_RUN_END_INPUT, self._content(state, "input", end_input))
-        self._close(ev, state, sc.OUTCOME_INTERRUPTED if state.interrupted else sc.OUTCOME_SUCCESS)
+        try:
+            span = state.span
+            output = ev.data.get("output")
+            if run.run_type == "chat_model":  # metrics need the usage even when not sampled
+                self._chat_response(state, run, output)
+            if span.is_recording():
+                if run.run_type == "tool":
+                    call_id = getattr(
+                        output, "tool_call_id", None
+                    )  # older cores: only on the result
+                    if call_id and not run.tool_call_id:
+                        span.set_attribute(sc.GEN_AI_TOOL_CALL_ID, str(call_id))
+                    status = getattr(output, "status", None)
+                    if status == "error":  # a ToolMessage the tool node built from an error
+                        span.set_status(Status(StatusCode.ERROR, "tool returned an error"))
+                        span.set_attribute(sc.ERROR_TYPE, "ToolMessage.error")
+                span.set_attribute(sc.LC_RUN_OUTPUT, self._content(state, "output", output))
+                end_input = ev.data.get("input")
+                if run.run_type not in _OWN_INPUT_RUNS and (
+                    end_input is not run.inputs or not run.has_inputs
+                ):
+                    span.set_attribute(
+                        sc.LC_RUN_END_INPUT, self._content(state, "input", end_input)
+                    )
+        except Exception as exc:
+            report_failure("span manager", exc)
+        finally:  # a span whose recording failed still ends
+            outcome = sc.OUTCOME_INTERRUPTED if state.interrupted else sc.OUTCOME_SUCCESS
+            self._close(ev, state, outcome)
 
     def _chat_response(self, state: _SpanState, run: RunInfo, message: Any) -> None:
         span = state.span
@@ -467,54 +490,76 @@ class SpanManager:
         state: _SpanState | None = run.state
         if state is None:
             return
-        span = state.span
         error = ev.error
         names = _class_names(error) if error is not None else set()
-        if ev.event == "on_tool_error" and error is not None:
-            self._flush(state)
-            span.add_event(
-                "on_tool_error",
-                {
-                    sc.LC_EVENT_SEQ: next(self._seq),
-                    sc.ERROR_TYPE: type(error).__qualname__,
-                    sc.LC_EVENT_DATA: self._content(
-                        state, "error", {"error": error, "tool_call_id": ev.data["tool_call_id"]}
-                    ),
-                },
-                timestamp=ev.time_ns,
-            )
-        error_type: str | None = None
-        if "GraphInterrupt" in names and error is not None:
-            self._record_interrupt(run, state, error, ev.time_ns)
+        if "GraphInterrupt" in names:
             outcome = sc.OUTCOME_INTERRUPTED
-        elif "GraphBubbleUp" in names:
-            # control flow (Command to a parent graph), not a failure
+        elif "GraphBubbleUp" in names:  # control flow (Command to a parent graph)
             outcome = sc.OUTCOME_INTERRUPTED if state.interrupted else sc.OUTCOME_SUCCESS
         elif names.intersection(_CANCELLATIONS):
-            span.set_attribute(sc.LG_CANCELLED, True)
             outcome = sc.OUTCOME_CANCELLED
         else:
             outcome = sc.OUTCOME_ERROR
-            if error is not None:
-                error_type = type(error).__qualname__
+        error_type = type(error).__qualname__ if outcome == sc.OUTCOME_ERROR and error else None
+        try:
+            span = state.span
+            if ev.event == "on_tool_error" and error is not None:
+                self._flush(state)
+                span.add_event(
+                    "on_tool_error",
+                    {
+                        sc.LC_EVENT_SEQ: next(self._seq),
+                        sc.ERROR_TYPE: type(error).__qualname__,
+                        sc.LC_EVENT_DATA: self._content(
+                            state,
+                            "error",
+                            {"error": error, "tool_call_id": ev.data["tool_call_id"]},
+                        ),
+                    },
+                    timestamp=ev.time_ns,
+                )
+            if (
+                outcome == sc.OUTCOME_INTERRUPTED
+                and error is not None
+                and "GraphInterrupt" in names
+            ):
+                self._record_interrupt(run, state, error, ev.time_ns)
+            elif outcome == sc.OUTCOME_CANCELLED:
+                span.set_attribute(sc.LG_CANCELLED, True)
+            elif error_type is not None and error is not None:
                 self._record_error(state, error, ev.time_ns)
-        self._close(ev, state, outcome, error_type)
+        except Exception as exc:
+            report_failure("span manager", exc)
+        finally:  # a span whose recording failed still ends
+            self._close(ev, state, outcome, error_type)
 
     def _record_error(self, state: _SpanState, error: BaseException, time_ns: int) -> None:
-        """ERROR status and an ``exception`` event whose message and stacktrace are scrubbed
-        by the redaction hook and bounded like every other attribute."""
+        """ERROR status and an ``exception`` event (as the SDK's ``record_exception``). The
+        message and stacktrace go through the redaction hook and the length limit; with
+        content capture off, messages (which often quote payloads) are left out."""
         kind = type(error).__qualname__
-        message = self._scrub(state, "error", str(error))
-        stacktrace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        state.span.set_status(
-            Status(StatusCode.ERROR, self._text(state, "error", f"{kind}: {message}"))
-        )
-        state.span.set_attribute(sc.ERROR_TYPE, kind)
-        state.span.record_exception(
-            error,
-            attributes={
+        module = type(error).__module__
+        qualified = kind if module in ("builtins", "__main__") else f"{module}.{kind}"
+        if self._settings.capture_content:
+            message = self._scrub(state, "error", safe_text(error))
+            stacktrace = "".join(
+                traceback.format_exception(type(error), error, error.__traceback__)
+            )
+            description = f"{kind}: {message}"
+        else:
+            message = sc.REDACTED
+            stacktrace = "".join(traceback.format_tb(error.__traceback__)) + qualified
+            description = kind
+        span = state.span
+        span.set_status(Status(StatusCode.ERROR, self._text(state, "error", description)))
+        span.set_attribute(sc.ERROR_TYPE, kind)
+        span.add_event(
+            "exception",
+            {
+                sc.EXCEPTION_TYPE: qualified,
                 sc.EXCEPTION_MESSAGE: message,
                 sc.EXCEPTION_STACKTRACE: self._scrub(state, "error", stacktrace),
+                sc.EXCEPTION_ESCAPED: "False",
             },
             timestamp=time_ns,
         )

@@ -346,21 +346,33 @@ class SubscriberHub:
         subscribers = root.subscribers
         if not subscribers:
             return
-        if ev.phase == lifecycle.END and run.is_node and not run.tapped:
-            # A sync graph never streams its nodes; astream_events would report the node's
-            # output as its one on_chain_stream chunk, right before its end.
-            chunk = LifecycleEvent(
-                lifecycle.STREAM, "on_chain_stream", run, {"chunk": ev.data["output"]}, ev.time_ns
-            )
-            for s in subscribers:
-                s.on_event(chunk)
-        if ev.phase == lifecycle.DEBUG:
-            for s in subscribers:
-                s.on_debug(ev.data["namespace"], ev.data["chunk"])
-            return
-        for s in subscribers:
-            s.on_event(ev)
-        if run is root and ev.phase in (lifecycle.END, lifecycle.ERROR):
-            for s in subscribers:
-                s.finish(ev.error)
-            root.subscribers = ()
+        try:
+            if ev.phase == lifecycle.END and run.is_node and not run.tapped:
+                # A sync graph never streams its nodes; astream_events would report the
+                # node's output as its one on_chain_stream chunk, right before its end.
+                chunk = LifecycleEvent(
+                    lifecycle.STREAM,
+                    "on_chain_stream",
+                    run,
+                    {"chunk": ev.data["output"]},
+                    ev.time_ns,
+                )
+                _each(subscribers, lambda s: s.on_event(chunk))
+            if ev.phase == lifecycle.DEBUG:
+                data = ev.data
+                _each(subscribers, lambda s: s.on_debug(data["namespace"], data["chunk"]))
+            else:
+                _each(subscribers, lambda s: s.on_event(ev))
+        finally:  # whatever failed above, the followers of a finished run are told it ended
+            if run is root and ev.phase in (lifecycle.END, lifecycle.ERROR):
+                root.subscribers = ()
+                _each(subscribers, lambda s: s.finish(ev.error))
+
+
+def _each(subscribers: Iterable[Subscription], deliver: Callable[[Subscription], None]) -> None:
+    """Deliver to every subscription; one that fails does not starve the others."""
+    for subscription in subscribers:
+        try:
+            deliver(subscription)
+        except Exception as exc:
+            report_failure("subscriber", exc)
