@@ -42,6 +42,7 @@ from otelstream.otlp_file import (
 _logger = logging.getLogger(__name__)
 
 FILE_EXPORTER = "otelstream_file"
+DEFAULT_EXPORT_BATCH = 32
 _PROTOCOLS = ("grpc", "http/protobuf")
 
 
@@ -76,10 +77,9 @@ def configure(
         if _env("OTEL_SDK_DISABLED").lower() == "true":
             _done = Setup("disabled", "disabled")
             return _done
-        resource = _resource(service_name)
         path = Path(file) if file is not None else default_path()
-        traces = _configure_traces(resource, path)
-        meters = _configure_metrics(resource, path)
+        traces = _configure_traces(service_name, path)
+        meters = _configure_metrics(service_name, path)
         used_file = FILE_EXPORTER in traces or FILE_EXPORTER in meters
         _done = Setup(traces, meters, path if used_file else None)
     if used_file:
@@ -171,21 +171,35 @@ def _metric_exporter(name: str, path: Path) -> tuple[str, MetricExporter]:
     raise ValueError(f"unknown metrics exporter {name!r} (otlp, console, {FILE_EXPORTER}, none)")
 
 
-def _configure_traces(resource: Resource, path: Path) -> list[str] | str:
+def tracer_provider_from_env(
+    *, service_name: str | None = None, file: str | os.PathLike[str] | None = None
+) -> tuple[TracerProvider, list[str]]:
+    """A tracer provider as :func:`configure` builds it (not set globally), with the labels
+    of its exporters. Export batches default to ``DEFAULT_EXPORT_BATCH`` spans
+    (``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` overrides): otelstream's spans carry payloads, and
+    the SDK's 512 would overflow gRPC's 4 MiB message limit, losing the whole batch."""
+    path = Path(file) if file is not None else default_path()
+    exporters = [_span_exporter(n, path) for n in _exporter_names("traces")]
+    provider = TracerProvider(resource=_resource(service_name))  # sampler: OTEL_TRACES_SAMPLER
+    batch = None if _env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else DEFAULT_EXPORT_BATCH
+    for _, exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=batch))
+    return provider, [label for label, _ in exporters]
+
+
+def _configure_traces(service_name: str | None, path: Path) -> list[str] | str:
     if has_global_tracer_provider():
         return "existing"
-    exporters = [_span_exporter(n, path) for n in _exporter_names("traces")]
-    provider = TracerProvider(resource=resource)  # the sampler comes from OTEL_TRACES_SAMPLER
-    for _, exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider, labels = tracer_provider_from_env(service_name=service_name, file=path)
     trace.set_tracer_provider(provider)
-    return [label for label, _ in exporters]
+    return labels
 
 
-def _configure_metrics(resource: Resource, path: Path) -> list[str] | str:
+def _configure_metrics(service_name: str | None, path: Path) -> list[str] | str:
     if _has_global_meter_provider():
         return "existing"
     exporters = [_metric_exporter(n, path) for n in _exporter_names("metrics")]
     readers = [PeriodicExportingMetricReader(exporter) for _, exporter in exporters]
+    resource = _resource(service_name)
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
     return [label for label, _ in exporters]
