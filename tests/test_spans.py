@@ -20,6 +20,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+import otelstream
+
 Spans = Sequence[ReadableSpan]
 
 
@@ -526,3 +528,51 @@ def _emits_closing_chunk() -> bool:
     """Whether this langchain-core ends a stream with an extra empty ``last`` chunk."""
     model = FakeChatModel(responses=[answer("a b")])
     return len(list(model.stream("hi"))) == 3
+
+
+@pytest.mark.parametrize("limit", [None, 1_000_000])
+def test_a_long_answer_exports_bounded_events_while_subscribers_get_every_token(
+    instrument_with: Any, limit: int | None
+) -> None:
+    """2,000 streamed tokens become a few coalesced span events (within the SDK's per-span
+    event limit), every chunk counted and timed, while a live ``events`` subscriber receives
+    every token. Each event's content is one attribute, so the length limit applies to it
+    (cut and marked); with a generous limit the exported text is the whole answer."""
+    exporter = instrument_with(max_attribute_length=limit)
+    words = " ".join(f"w{i}" for i in range(2_000))
+    model = FakeChatModel(responses=[answer(words)])
+
+    def speak(s: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(s["messages"])]}
+
+    g = StateGraph(MessagesState)
+    g.add_node("speak", speak)
+    g.add_edge(START, "speak")
+    g.add_edge("speak", END)
+    graph = g.compile()
+    config = {"configurable": {"thread_id": f"long-answer-{limit}"}}
+    with otelstream.subscribe(thread_id=f"long-answer-{limit}") as sub:
+        worker = threading.Thread(
+            target=graph.invoke, args=({"messages": [HumanMessage("talk")]}, config)
+        )
+        worker.start()
+        tokens = [e for _, e in sub if e["event"] == "on_chat_model_stream"]
+        worker.join(30)
+    assert len(tokens) >= 2_000
+    chat = one(exporter.get_finished_spans(), "chat fake-model-1")
+    events = _stream_events(chat)
+    assert 2_000 // 64 <= len(events) <= 64  # default token_batch_size and max_stream_events
+    assert sum(e["langchain.event.count"] for e in events) == len(tokens)
+    assert all(
+        len(e["langchain.event.time_offsets_ns"]) == e["langchain.event.count"] for e in events
+    )
+    assert "otelstream.dropped_stream_events" not in attrs(chat)
+    if limit is None:
+        assert all(len(e["langchain.event.data_list"]) <= 16_384 for e in events)
+        cut = [e for e in events if e["langchain.event.data_list"].endswith(" chars]")]
+        assert bool(cut) == ("chunk" in attrs(chat).get("otelstream.truncated", ()))
+    else:
+        text = "".join(
+            chunk["content"] for e in events for chunk in json.loads(e["langchain.event.data_list"])
+        )
+        assert text == "".join(t["data"]["chunk"].content for t in tokens)
