@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -26,11 +28,12 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
+    SpanExportResult,
 )
 
 from otelstream.otlp_file import (
@@ -78,8 +81,8 @@ def configure(
             _done = Setup("disabled", "disabled")
             return _done
         path = Path(file) if file is not None else default_path()
+        meters = _configure_metrics(service_name, path)  # first: the traces count drops in it
         traces = _configure_traces(service_name, path)
-        meters = _configure_metrics(service_name, path)
         used_file = FILE_EXPORTER in traces or FILE_EXPORTER in meters
         _done = Setup(traces, meters, path if used_file else None)
     if used_file:
@@ -171,19 +174,81 @@ def _metric_exporter(name: str, path: Path) -> tuple[str, MetricExporter]:
     raise ValueError(f"unknown metrics exporter {name!r} (otlp, console, {FILE_EXPORTER}, none)")
 
 
+class _CountingExporter(SpanExporter):
+    """Passes spans on to an exporter; counts the spans of failed exports, says so once."""
+
+    def __init__(self, exporter: SpanExporter, dropped: Callable[[int, str], None]) -> None:
+        self._exporter = exporter
+        self._dropped = dropped
+        self._warned = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self._exporter.export(spans)
+        if result is not SpanExportResult.SUCCESS:
+            self._dropped(len(spans), "export_failed")
+            if not self._warned:
+                self._warned = True
+                _logger.warning(
+                    "otelstream: exporting spans with %s failed; failed spans are counted in "
+                    "the otelstream.export.dropped metric (error.type=export_failed)",
+                    type(self._exporter).__name__,
+                )
+        return result
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+
+class _CountingBatchSpanProcessor(BatchSpanProcessor):
+    """A ``BatchSpanProcessor`` that counts the spans it drops because its queue is full
+    (the SDK only logs them)."""
+
+    def __init__(
+        self, exporter: SpanExporter, dropped: Callable[[int, str], None], **kwargs: Any
+    ) -> None:
+        super().__init__(_CountingExporter(exporter, dropped), **kwargs)
+        self._count_dropped = dropped
+
+    def on_end(self, span: ReadableSpan) -> None:
+        queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+        if queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen:
+            self._count_dropped(1, "queue_full")
+        super().on_end(span)
+
+
+def _drop_counter(meter_provider: metrics.MeterProvider | None) -> Callable[[int, str], None]:
+    meter = metrics.get_meter("otelstream", meter_provider=meter_provider)
+    counter = meter.create_counter(
+        "otelstream.export.dropped",
+        unit="{span}",
+        description="Spans not exported: the batch queue was full, or the export failed.",
+    )
+    return lambda count, reason: counter.add(count, {"error.type": reason})
+
+
 def tracer_provider_from_env(
-    *, service_name: str | None = None, file: str | os.PathLike[str] | None = None
+    *,
+    service_name: str | None = None,
+    file: str | os.PathLike[str] | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
 ) -> tuple[TracerProvider, list[str]]:
     """A tracer provider as :func:`configure` builds it (not set globally), with the labels
     of its exporters. Export batches default to ``DEFAULT_EXPORT_BATCH`` spans
     (``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` overrides): otelstream's spans carry payloads, and
-    the SDK's 512 would overflow gRPC's 4 MiB message limit, losing the whole batch."""
+    the SDK's 512 would overflow gRPC's 4 MiB message limit, losing the whole batch. Spans
+    not exported are counted in ``otelstream.export.dropped`` on ``meter_provider`` (default:
+    the global one)."""
     path = Path(file) if file is not None else default_path()
     exporters = [_span_exporter(n, path) for n in _exporter_names("traces")]
     provider = TracerProvider(resource=_resource(service_name))  # sampler: OTEL_TRACES_SAMPLER
     batch = None if _env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else DEFAULT_EXPORT_BATCH
+    dropped = _drop_counter(meter_provider)
     for _, exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=batch))
+        processor = _CountingBatchSpanProcessor(exporter, dropped, max_export_batch_size=batch)
+        provider.add_span_processor(processor)
     return provider, [label for label, _ in exporters]
 
 

@@ -403,7 +403,7 @@ def test_large_payloads_arrive_over_grpc(phoenix: Phoenix) -> None:
     size = sum(len(str(v)) for s in sent for v in (s.attributes or {}).values())
     if size < 4 * 1024 * 1024:  # not an AssertionError: must not pass as the expected failure
         raise RuntimeError(f"the payload ({size} bytes) no longer exceeds 4 MiB")
-    received = phoenix.wait_for_spans(project, len(sent), timeout=3)
+    received = phoenix.wait_for_spans(project, len(sent))
     assert not compare_spans(sent, received)
 
 
