@@ -307,6 +307,13 @@ class SpanManager:
         else:
             return
         state.metric_attrs = {k: attrs[k] for k in keys if k in attrs}
+        if state.metric_kind == "model":  # where in the graph the call was made, if anywhere
+            node = run.parent
+            while node is not None and not node.is_node:
+                node = node.parent
+            if node is not None and node.parent is not None:
+                state.metric_attrs[sc.LG_GRAPH_NAME] = safe_text(node.parent.name)
+                state.metric_attrs[sc.LG_NODE] = safe_text(node.name)
 
     # -- in between ----------------------------------------------------------------------------
     def _stream(self, ev: LifecycleEvent) -> None:

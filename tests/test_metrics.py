@@ -140,6 +140,8 @@ def test_model_call_duration_tokens_and_time_to_first_chunk(telemetry: Telemetry
         "gen_ai.operation.name": "chat",
         "gen_ai.request.model": "fake-model-1",
         "gen_ai.response.model": "fake-model-1",
+        "langgraph.graph.name": "LangGraph",  # the call was made inside a graph's node
+        "langgraph.node": "model",
     }
     unit, points = telemetry.metric("gen_ai.client.operation.duration")
     assert unit == "s"
