@@ -29,6 +29,7 @@ class RunInfo:
         "graph_stream_mode",
         "has_inputs",
         "inputs",
+        "is_node",
         "metadata",
         "name",
         "parent",
@@ -80,17 +81,14 @@ class RunInfo:
         self.graph_operation: str | None = None  # set for graph runs: invoke_workflow/_agent
         self.graph_stream_mode: str | None = None  # a graph's default stream mode
         self.subscribers: Any = ()  # live subscriptions, on root runs only
+        # A LangGraph node task run (LangGraph tags those ``graph:step:N``); read per event.
+        self.is_node = "langgraph_node" in metadata and any(
+            isinstance(t, str) and t.startswith("graph:step:") for t in tags
+        )
 
     @property
     def is_root(self) -> bool:
         return self.root is self
-
-    @property
-    def is_node(self) -> bool:
-        """A LangGraph node task run (LangGraph tags those ``graph:step:N``)."""
-        return "langgraph_node" in self.metadata and any(
-            t.startswith("graph:step:") for t in self.tags
-        )
 
 
 class LifecycleEvent:

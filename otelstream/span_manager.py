@@ -342,6 +342,8 @@ class SpanManager:
         if not chunks:
             return
         state.chunks = []
+        if not state.span.is_recording():
+            return  # sampled out: nothing to serialize
         if state.stream_events >= self._settings.max_stream_events:
             state.dropped += len(chunks)
             return

@@ -239,10 +239,12 @@ class _Merge:
     """One ``stream``/``astream`` call: the subscription that feeds its ``events``/``debug``
     items, the modes LangGraph is asked for, and how both are merged in the caller's shape.
 
-    LangGraph is always asked for ``custom`` too: with it, the graph's stream wakes whenever
-    something is queued (LangGraph's concurrent streaming), and the subscription wakes it the
-    same way (a ``WAKE`` chunk) when it has items, so tokens reach the caller as they stream
-    rather than at the end of the step.
+    With ``events``, LangGraph is asked for ``custom`` too: with it, the graph's stream wakes
+    whenever something is queued (LangGraph's concurrent streaming), and the subscription
+    wakes it the same way (a ``WAKE`` chunk) when it has items, so tokens reach the caller as
+    they stream rather than at the end of the step. ``debug`` alone needs no wake-up: its
+    items come at step boundaries, when LangGraph yields anyway (and concurrent streaming
+    would cost a thread pool per step).
     """
 
     def __init__(
@@ -256,7 +258,7 @@ class _Merge:
         own = [m for m in modes if m in SUBSCRIBER_MODES]
         self.native = [m for m in modes if m not in SUBSCRIBER_MODES]
         self.ask = self.native or [graph.stream_mode]
-        if CUSTOM not in self.ask:
+        if EVENTS in own and CUSTOM not in self.ask:
             self.ask = [*self.ask, CUSTOM]
         self.single = single
         self.subgraphs = subgraphs
@@ -304,6 +306,6 @@ def _subscribe_own(
         modes=own,
         max_buffer=100_000,
         subgraphs=subgraphs,
-        wake_root_loop=True,
+        wake_root_loop=EVENTS in own,
     )
     return config, subscription
