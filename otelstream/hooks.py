@@ -20,6 +20,8 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
+
 from otelstream.callback_handler import OtelStreamCallbackHandler, StreamTap
 from otelstream.errors import report_failure
 from otelstream.semconv import OP_INVOKE_AGENT, OP_INVOKE_WORKFLOW
@@ -54,8 +56,6 @@ class CallbackManagerHook:
         """LangChain lets only the first streaming handler tap a run's output. LangGraph's
         own streaming handlers (``messages`` mode, tool calls) only pass it through, and a
         manager merge may put them first: put the tap ahead of them."""
-        from langchain_core.tracers._streaming import _StreamingCallbackHandler
-
         tap = self._tap
         for i, handler in enumerate(handlers):
             if handler is tap:

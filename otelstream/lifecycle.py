@@ -20,6 +20,20 @@ CUSTOM_WRITE = "custom_write"
 DEBUG = "debug"  # a LangGraph ``debug`` stream chunk of a subscribed run (not a v2 event)
 
 
+# Runs whose end event repeats their start's input; a chain's may be known only at its end.
+OWN_INPUT_RUNS = ("chat_model", "llm", "tool", "retriever")
+
+
+def is_node_run(metadata: Any, tags: Any) -> bool:
+    """A LangGraph node task run: LangGraph gives those ``langgraph_node`` metadata and a
+    ``graph:step:N`` tag."""
+    return (
+        isinstance(metadata, dict)
+        and "langgraph_node" in metadata
+        and any(isinstance(t, str) and t.startswith("graph:step:") for t in tags)
+    )
+
+
 class RunInfo:
     """One LangChain run, from its ``on_*_start`` to its end."""
 
@@ -81,10 +95,7 @@ class RunInfo:
         self.graph_operation: str | None = None  # set for graph runs: invoke_workflow/_agent
         self.graph_stream_mode: str | None = None  # a graph's default stream mode
         self.subscribers: Any = ()  # live subscriptions, on root runs only
-        # A LangGraph node task run (LangGraph tags those ``graph:step:N``); read per event.
-        self.is_node = "langgraph_node" in metadata and any(
-            isinstance(t, str) and t.startswith("graph:step:") for t in tags
-        )
+        self.is_node = is_node_run(metadata, tags)  # read per event: computed once
 
     @property
     def is_root(self) -> bool:

@@ -32,7 +32,7 @@ class JsonLinesPrinter:
         self._out = out
 
     def show(self, mode: str, chunk: Any) -> None:
-        line = json.dumps({"mode": mode, "chunk": json.loads(dumps(chunk))}, ensure_ascii=False)
+        line = f'{{"mode": {json.dumps(mode)}, "chunk": {dumps(chunk)}}}'
         print(line, file=self._out, flush=True)
 
     def end_line(self) -> None:

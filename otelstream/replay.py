@@ -26,8 +26,6 @@ from otelstream import semconv as sc
 
 EVENTS = "events"
 DEBUG = "debug"
-# Runs whose start event always carries the input (chains only when it is known at start).
-_OWN_INPUT_RUNS = ("chat_model", "llm", "tool", "retriever")
 
 
 class ReplayError(Exception):
@@ -242,27 +240,20 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
             continue  # ended with an error, an interrupt or a cancellation: no end event
         end = a.get(sc.LC_END_SEQ, start)
         output = _load(a[sc.LC_RUN_OUTPUT])
-        if _is_node(base) and not streamed:  # as the subscriber reports a sync node's output
+        if (
+            lifecycle.is_node_run(base["metadata"], base["tags"]) and not streamed
+        ):  # as the subscriber reports a sync node's output
             chunk_event = {"event": "on_chain_stream", "data": {"chunk": output}, **base}
             yield end - 0.5, chunk_event
         if span is root:
             end_data = {"output": output}
         elif sc.LC_RUN_END_INPUT in a:
             end_data = {"output": output, "input": _load(a[sc.LC_RUN_END_INPUT])}
-        elif run_type in _OWN_INPUT_RUNS or has_input:
+        elif run_type in lifecycle.OWN_INPUT_RUNS or has_input:
             end_data = {"output": output, "input": value_in}
         else:
             end_data = {"output": output, "input": {}}
         yield end, {"event": f"on_{run_type}_end", "data": end_data, **base}
-
-
-def _is_node(base: dict[str, Any]) -> bool:
-    metadata = base["metadata"]
-    return (
-        isinstance(metadata, dict)
-        and "langgraph_node" in metadata
-        and any(str(t).startswith("graph:step:") for t in base["tags"])
-    )
 
 
 def _debug(spans: list[RecordedSpan], subgraphs: bool) -> Iterator[tuple[int, Any]]:

@@ -33,8 +33,6 @@ Listener = Callable[[LifecycleEvent], None]
 _INTERRUPT_MEMORY = 10_000  # threads whose last run was interrupted, kept for resume links
 _CANCELLATIONS = ("GeneratorExit", "CancelledError")
 _INTERRUPT_KEYS = (sc.LG_GRAPH_NAME, sc.LG_NODE)
-# Runs whose end event repeats the start's input; a chain's may be one known only at its end.
-_OWN_INPUT_RUNS = ("chat_model", "llm", "tool", "retriever")
 
 
 class _Marks:
@@ -326,6 +324,8 @@ class SpanManager:
             state.span.set_attribute(
                 sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (ev.time_ns - state.start_ns) / 1e9
             )
+        if not state.span.is_recording():
+            return  # sampled out: nothing to buffer or serialize
         if state.chunk_event != ev.event:
             self._flush(state)  # one kind of chunk per span event
             state.chunk_event = ev.event
@@ -342,8 +342,6 @@ class SpanManager:
         if not chunks:
             return
         state.chunks = []
-        if not state.span.is_recording():
-            return  # sampled out: nothing to serialize
         if state.stream_events >= self._settings.max_stream_events:
             state.dropped += len(chunks)
             return
@@ -450,7 +448,7 @@ class SpanManager:
                         span.set_attribute(sc.ERROR_TYPE, "ToolMessage.error")
                 span.set_attribute(sc.LC_RUN_OUTPUT, self._content(state, "output", output))
                 end_input = ev.data.get("input")
-                if run.run_type not in _OWN_INPUT_RUNS and (
+                if run.run_type not in lifecycle.OWN_INPUT_RUNS and (
                     end_input is not run.inputs or not run.has_inputs
                 ):
                     span.set_attribute(

@@ -233,14 +233,10 @@ class Subscription:
         return self
 
     def __next__(self) -> tuple[str, Any]:
-        with self._cond:
-            while not self._buffer:
-                self._cond.wait()
-            item = self._buffer[0]
-            if item is _END:
-                raise StopIteration
-            self._buffer.popleft()
-        return item  # type: ignore[no-any-return]
+        item = self.get()
+        if item is None:
+            raise StopIteration
+        return item
 
     def drain(self) -> tuple[list[tuple[str, Any]], bool]:
         """Everything queued now, without waiting, and whether the run has ended."""
@@ -258,10 +254,14 @@ class Subscription:
         with self._cond:
             if not self._cond.wait_for(lambda: bool(self._buffer), timeout):
                 raise TimeoutError("no item from the subscribed run in time")
-            item = self._buffer[0]
-            if item is _END:
-                return None
-            self._buffer.popleft()
+            return self._take()
+
+    def _take(self) -> tuple[str, Any] | None:
+        """The first buffered item (lock held, buffer not empty); None, kept, at the end."""
+        item = self._buffer[0]
+        if item is _END:
+            return None
+        self._buffer.popleft()
         return item  # type: ignore[no-any-return]
 
     def __aiter__(self) -> AsyncIterator[tuple[str, Any]]:
@@ -271,11 +271,10 @@ class Subscription:
         while True:
             with self._cond:
                 if self._buffer:
-                    item = self._buffer[0]
-                    if item is _END:
+                    item = self._take()
+                    if item is None:
                         raise StopAsyncIteration
-                    self._buffer.popleft()
-                    return item  # type: ignore[no-any-return]
+                    return item
                 loop = asyncio.get_running_loop()
                 future: asyncio.Future[None] = loop.create_future()
                 self._waiter = (loop, future)

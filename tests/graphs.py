@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -392,6 +393,31 @@ def async_nodes() -> Any:
     g.add_edge(START, "first")
     g.add_edge("first", "second")
     g.add_edge("second", END)
+    return g.compile()
+
+
+class Steps(TypedDict):
+    """The state of ``long_loop``."""
+
+    count: int
+    log: Annotated[list[str], operator.add]
+
+
+def long_loop(steps: int, delay: float = 0.0) -> Any:
+    """A one-node loop running ``steps`` times (many events, optionally slow)."""
+
+    def step(s: Steps) -> dict[str, Any]:
+        if delay:
+            time.sleep(delay)
+        return {"count": s["count"] + 1, "log": [str(s["count"])]}
+
+    def route(s: Steps) -> str:
+        return "step" if s["count"] < steps else END
+
+    g = StateGraph(Steps)
+    g.add_node("step", step)
+    g.add_edge(START, "step")
+    g.add_conditional_edges("step", route, ["step", END])
     return g.compile()
 
 

@@ -27,7 +27,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Annotated, Any
 
 import pytest
-from graphs import FakeChatModel, KeywordRetriever, NodeFailed, add, answer, ask_tool, linear
+from graphs import (
+    FakeChatModel,
+    KeywordRetriever,
+    NodeFailed,
+    Steps,
+    add,
+    answer,
+    ask_tool,
+    linear,
+    long_loop,
+)
 from langchain_core.callbacks import CallbackManager, dispatch_custom_event
 from langchain_core.callbacks.base import BaseCallbackManager
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -661,29 +671,6 @@ def test_broken_subscriber_never_starves_the_others(
 
 
 # --- 2. slow, stuck and vanished subscribers ------------------------------------------------
-class Steps(TypedDict):
-    count: int
-    log: Annotated[list[str], operator.add]
-
-
-def long_loop(steps: int, delay: float = 0.0) -> Any:
-    """A one-node loop running ``steps`` times."""
-
-    def step(s: Steps) -> dict[str, Any]:
-        if delay:
-            time.sleep(delay)
-        return {"count": s["count"] + 1, "log": [str(s["count"])]}
-
-    def route(s: Steps) -> str:
-        return "step" if s["count"] < steps else END
-
-    g = StateGraph(Steps)
-    g.add_node("step", step)
-    g.add_edge(START, "step")
-    g.add_conditional_edges("step", route, ["step", END])
-    return g.compile()
-
-
 def loop_config(thread_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread_id}, "recursion_limit": 100_000}
 

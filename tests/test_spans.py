@@ -452,8 +452,8 @@ def test_user_span_around_a_run_becomes_its_parent(exporter: InMemorySpanExporte
 
 
 # --- tokens ------------------------------------------------------------------------------------
-def _token_graph() -> Any:
-    model = FakeChatModel(responses=[answer("one two three four five")])
+def _token_graph(text: str = "one two three four five") -> Any:
+    model = FakeChatModel(responses=[answer(text)])
 
     def speak(s: MessagesState) -> dict[str, Any]:
         return {"messages": [model.invoke(s["messages"])]}
@@ -539,17 +539,7 @@ def test_a_long_answer_exports_bounded_events_while_subscribers_get_every_token(
     every token. Each event's content is one attribute, so the length limit applies to it
     (cut and marked); with a generous limit the exported text is the whole answer."""
     exporter = instrument_with(max_attribute_length=limit)
-    words = " ".join(f"w{i}" for i in range(2_000))
-    model = FakeChatModel(responses=[answer(words)])
-
-    def speak(s: MessagesState) -> dict[str, Any]:
-        return {"messages": [model.invoke(s["messages"])]}
-
-    g = StateGraph(MessagesState)
-    g.add_node("speak", speak)
-    g.add_edge(START, "speak")
-    g.add_edge("speak", END)
-    graph = g.compile()
+    graph = _token_graph(" ".join(f"w{i}" for i in range(2_000)))
     config = {"configurable": {"thread_id": f"long-answer-{limit}"}}
     with otelstream.subscribe(thread_id=f"long-answer-{limit}") as sub:
         worker = threading.Thread(

@@ -4,47 +4,22 @@ mixed stream modes, and token streaming only when someone listens."""
 from __future__ import annotations
 
 import asyncio
-import operator
 import threading
 import time
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
-from graphs import CASES, FakeChatModel
+from graphs import CASES, FakeChatModel, long_loop
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.outputs import ChatGenerationChunk
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_parity import Ids, canon, norm_events
 from typing_extensions import TypedDict
 
 import otelstream
 from otelstream.semconv import GEN_AI_REQUEST_STREAM
-
-
-class Steps(TypedDict):
-    count: int
-    log: Annotated[list[str], operator.add]
-
-
-def long_loop(steps: int, delay: float = 0.0) -> Any:
-    """A one-node loop running ``steps`` times (many events, optionally slow)."""
-
-    def step(s: Steps) -> dict[str, Any]:
-        if delay:
-            time.sleep(delay)
-        return {"count": s["count"] + 1, "log": [str(s["count"])]}
-
-    def route(s: Steps) -> str:
-        return "step" if s["count"] < steps else END
-
-    g = StateGraph(Steps)
-    g.add_node("step", step)
-    g.add_edge(START, "step")
-    g.add_conditional_edges("step", route, ["step", END])
-    return g.compile()
-
 
 LOOP_INPUT = {"count": 0, "log": []}
 
