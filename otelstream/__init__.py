@@ -1,5 +1,8 @@
 """otelstream: drop-in OpenTelemetry tracing for LangGraph, and live streams from it.
 
+Importing it needs only OpenTelemetry: LangChain and LangGraph are imported when otelstream
+instruments them, or when a live stream is asked for.
+
 >>> import otelstream
 >>> otelstream.instrument()   # every graph run in the process becomes one trace
 """
@@ -14,11 +17,11 @@ from opentelemetry.trace import TracerProvider
 
 from otelstream.config import Settings
 from otelstream.errors import failure_counts
+from otelstream.export.providers import Setup, configure, has_global_tracer_provider
 from otelstream.instrumentor import OtelStreamInstrumentor
-from otelstream.providers import Setup, configure, has_global_tracer_provider
-from otelstream.replay import replay
-from otelstream.streams import astream, astream_events, stream, subscribe
-from otelstream.subscriber import Subscription
+from otelstream.streams.api import astream, astream_events, stream, subscribe
+from otelstream.streams.replay import replay
+from otelstream.streams.subscription import Subscription
 from otelstream.version import __version__
 
 __all__ = [

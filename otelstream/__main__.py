@@ -1,5 +1,5 @@
 """``python -m otelstream``: the same as the ``otelstream`` command."""
 
-from otelstream.cli import main
+from otelstream.cli.command import main
 
 raise SystemExit(main())

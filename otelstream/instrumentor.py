@@ -1,16 +1,18 @@
 """``OtelStreamInstrumentor``: the ``BaseInstrumentor`` behind ``instrument()`` and zero-code use.
 
 Registered under the ``opentelemetry_instrumentor`` entry point, so
-``opentelemetry-instrument python app.py`` instruments every LangGraph/LangChain run.
+``opentelemetry-instrument python app.py`` instruments every LangGraph/LangChain run. It
+builds the pipeline (hooks -> handler -> fan-out -> span manager and live hub) and owns the
+fan-out, so neither consumer of the lifecycle events knows the other. LangChain and
+LangGraph are imported only in ``_instrument``: importing otelstream does not need them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
-from uuid import UUID
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
@@ -18,14 +20,18 @@ from opentelemetry.instrumentation.utils import unwrap
 from packaging.requirements import Requirement
 from wrapt import wrap_function_wrapper
 
-from otelstream.callback_handler import OtelStreamCallbackHandler, StreamTap
+from otelstream import lifecycle
 from otelstream.config import Settings
-from otelstream.hooks import CallbackManagerHook, LoopHook, PregelStreamHook, RuntimeHook
-from otelstream.metrics import Metrics
+from otelstream.errors import report_failure
+from otelstream.lifecycle import LifecycleEvent
 from otelstream.package import _instruments, _supported_langgraph
-from otelstream.span_manager import SpanManager
-from otelstream.subscriber import SubscriberHub
 from otelstream.version import __version__
+
+if TYPE_CHECKING:
+    from otelstream.capture.callback_handler import OtelStreamCallbackHandler
+    from otelstream.capture.stream_tap import StreamTap
+    from otelstream.spans.span_manager import SpanManager
+    from otelstream.streams.hub import SubscriberHub
 
 _logger = logging.getLogger(__name__)
 
@@ -47,6 +53,38 @@ def _langgraph_supported() -> bool:
     return False
 
 
+class FanOut:
+    """Hands each lifecycle event to the live hub, then to the span manager.
+
+    Delivery first keeps live consumers from waiting while a batch of chunks is serialized;
+    a root run's end goes to the span manager first, so a follower that reads the trace once
+    its stream has ended finds the whole trace. Each consumer fails open on its own.
+    """
+
+    __slots__ = ("_live", "_record")
+
+    def __init__(
+        self, record: Callable[[LifecycleEvent], None], live: Callable[[LifecycleEvent], None]
+    ) -> None:
+        self._record = record
+        self._live = live
+
+    def __call__(self, ev: LifecycleEvent) -> None:
+        if ev.run.parent is None and (ev.phase == lifecycle.END or ev.phase == lifecycle.ERROR):
+            _feed(self._record, ev, "span manager")
+            _feed(self._live, ev, "subscriber")
+        else:
+            _feed(self._live, ev, "subscriber")
+            _feed(self._record, ev, "span manager")
+
+
+def _feed(consumer: Callable[[LifecycleEvent], None], ev: LifecycleEvent, name: str) -> None:
+    try:
+        consumer(ev)
+    except Exception as exc:
+        report_failure(name, exc)
+
+
 class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Hooks LangChain's callback managers (and LangGraph's runtime) to record every run."""
 
@@ -61,6 +99,13 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
+        from otelstream.capture.callback_handler import OtelStreamCallbackHandler
+        from otelstream.capture.manager_hook import CallbackManagerHook
+        from otelstream.capture.stream_tap import StreamTap
+        from otelstream.spans.metrics import Metrics
+        from otelstream.spans.span_manager import SpanManager
+        from otelstream.streams.hub import SubscriberHub
+
         tracer_provider = kwargs.pop("tracer_provider", None)
         meter_provider = kwargs.pop("meter_provider", None)
         settings = Settings.from_env(**kwargs)
@@ -68,31 +113,30 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         meter = metrics.get_meter("otelstream", __version__, meter_provider=meter_provider)
         recorder = Metrics(meter)
         span_manager = SpanManager(tracer, settings, recorder)
-        handler = OtelStreamCallbackHandler(span_manager.handle)
-        tap = StreamTap(handler)
         hub = SubscriberHub(on_drop=recorder.subscriber_dropped)
-        span_manager.add_listener(hub.on_event)
+        handler = OtelStreamCallbackHandler(FanOut(span_manager.handle, hub.on_event))
+        tap = StreamTap(handler)
         self.settings, self.span_manager, self.handler = settings, span_manager, handler
         self.tap, self.hub = tap, hub
 
         wrap_function_wrapper(
             "langchain_core.callbacks.base",
             "BaseCallbackManager.__init__",
-            CallbackManagerHook(handler, tap, self._wants_stream),
+            CallbackManagerHook(handler, tap, settings.capture_tokens),
         )
         if _langgraph_supported():
+            from otelstream.capture.graph_hook import PregelStreamHook
+            from otelstream.capture.loop_tap import LoopHook
+            from otelstream.capture.writer_hook import RuntimeHook
+
             pregel_hook = PregelStreamHook(handler, tap, hub)
             wrap_function_wrapper("langgraph.pregel", "Pregel.stream", pregel_hook)
             wrap_function_wrapper("langgraph.pregel", "Pregel.astream", pregel_hook)
             wrap_function_wrapper("langgraph.runtime", "Runtime.__init__", RuntimeHook(handler))
             wrap_function_wrapper(
-                "langgraph.pregel._loop", "PregelLoop.__init__", LoopHook(handler)
+                "langgraph.pregel._loop", "PregelLoop.__init__", LoopHook(handler, hub)
             )
             self._langgraph_hooked = True
-
-    def _wants_stream(self, parent_run_id: UUID | None) -> bool:
-        settings = self.settings
-        return settings is not None and settings.capture_tokens
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from langchain_core.callbacks.base import BaseCallbackManager

@@ -1,13 +1,17 @@
-"""The lifecycle vocabulary shared by every layer: runs and their ``astream_events`` v2 events.
+"""The lifecycle vocabulary shared by every stage: runs and their ``astream_events`` v2 events.
 
 ``RunInfo`` is what LangChain's own ``_AstreamEventsCallbackHandler`` keeps per run (name,
-type, tags, metadata, parents, inputs). ``LifecycleEvent`` is one v2 event, holding the live
-payload objects, before anything is serialized: the span manager turns it into spans and
-span events, and the in-process subscriber turns it back into the exact v2 dict.
+type, tags, metadata, parents, inputs), plus the few facts the capture stage learns about a
+run that later stages read (its graph operation, its model's parameters and ``llm_output``).
+``LifecycleEvent`` is one v2 event, holding the live payload objects, before anything is
+serialized: the span stage turns it into spans and span events, the stream stage turns it
+back into the exact v2 dict. Neither stage writes to a ``RunInfo``: each keeps its own
+per-run state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -35,26 +39,24 @@ def is_node_run(metadata: Any, tags: Any) -> bool:
 
 
 class RunInfo:
-    """One LangChain run, from its ``on_*_start`` to its end."""
+    """One LangChain run, from its ``on_*_start`` to its end. Written only by the capture stage."""
 
     __slots__ = (
-        "extra",
         "graph_operation",
         "graph_stream_mode",
         "has_inputs",
         "inputs",
+        "invocation_params",
         "is_node",
+        "llm_output",
         "metadata",
         "name",
         "parent",
         "parent_ids",
-        "parent_run_id",
         "root",
         "run_id",
         "run_type",
         "serialized",
-        "state",
-        "subscribers",
         "tags",
         "tapped",
         "tool_call_id",
@@ -70,7 +72,7 @@ class RunInfo:
         parent: RunInfo | None,
         parent_run_id: UUID | None,
         serialized: dict[str, Any] | None,
-        extra: dict[str, Any],
+        invocation_params: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.run_type = run_type
@@ -78,23 +80,24 @@ class RunInfo:
         self.tags = tags
         self.metadata = metadata
         self.parent = parent
-        self.parent_run_id = parent_run_id
         if parent is not None:
             self.parent_ids: list[str] = [*parent.parent_ids, str(parent.run_id)]
             self.root: RunInfo = parent.root
-        else:
+        else:  # a parent otelstream does not follow (suppressed, or started before instrument)
             self.parent_ids = [str(parent_run_id)] if parent_run_id is not None else []
             self.root = self
         self.inputs: Any = None
         self.has_inputs = False
         self.tool_call_id: str | None = None
         self.serialized = serialized
-        self.extra = extra
-        self.state: Any = None  # owned by the span manager
+        self.invocation_params: dict[str, Any] = invocation_params or {}
+        """A model's request parameters (``invocation_params`` of its start callback)."""
+        self.llm_output: dict[str, Any] | None = None
+        """A model's ``LLMResult.llm_output`` (token usage of older integrations), at its end."""
         self.tapped = False
+        """Its output stream is tapped: its ``on_*_stream`` events come from the tap."""
         self.graph_operation: str | None = None  # set for graph runs: invoke_workflow/_agent
         self.graph_stream_mode: str | None = None  # a graph's default stream mode
-        self.subscribers: Any = ()  # live subscriptions, on root runs only
         self.is_node = is_node_run(metadata, tags)  # read per event: computed once
 
     @property
@@ -141,3 +144,7 @@ class LifecycleEvent:
             "metadata": self.metadata,
             "parent_ids": self.run.parent_ids,
         }
+
+
+Sink = Callable[[LifecycleEvent], None]
+"""Where the capture stage sends lifecycle events (the instrumentor's fan-out)."""

@@ -21,9 +21,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from typing_extensions import TypedDict
 
 import otelstream
-from otelstream.cli import main
-from otelstream.console import ConsoleTreeExporter, render_tree
-from otelstream.demo import run_demo
+from otelstream.cli.command import main
+from otelstream.cli.console import ConsoleTreeExporter, render_tree
+from otelstream.cli.demo import run_demo
 
 Tree = list[tuple[str, list[Any]]]
 

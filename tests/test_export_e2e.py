@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otelstream
-from otelstream.providers import tracer_provider_from_env
+from otelstream.export.providers import tracer_provider_from_env
 
 pytest_plugins = ["backends"]
 

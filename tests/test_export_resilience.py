@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from otlp_receiver import OtlpReceiver
 
 import otelstream
-from otelstream.providers import tracer_provider_from_env
+from otelstream.export.providers import tracer_provider_from_env
 
 #: One round of real graphs: tools and streamed tokens, a subgraph, a failing node, custom
 #: events (async), fan-out, a chain, a retriever (45 spans).

@@ -28,7 +28,7 @@ from opentelemetry.trace import StatusCode
 from typing_extensions import TypedDict
 
 import otelstream
-from otelstream.callback_handler import OtelStreamCallbackHandler
+from otelstream.capture.callback_handler import OtelStreamCallbackHandler
 from otelstream.instrumentor import OtelStreamInstrumentor
 
 WORKFLOW = "invoke_workflow LangGraph"
@@ -741,3 +741,45 @@ def test_outputs_identical_after_uninstrument(
     run_rich()
     otelstream.uninstrument()
     assert run_rich() == plain
+
+
+# --- OpenTelemetry's suppression key --------------------------------------------------------
+def test_nothing_is_recorded_inside_suppress_instrumentation() -> None:
+    """Inside ``suppress_instrumentation()`` (as the contrib instrumentations honour it) a
+    graph runs as usual and otelstream records no span, no metric and no stream item; the
+    same run outside it is recorded in full."""
+    from graphs import CASES
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    reader = InMemoryMetricReader()
+    otelstream.instrument(
+        tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader])
+    )
+    case = CASES["agent"]
+
+    def run_followed(thread_id: str) -> tuple[Any, list[Any], bool]:
+        with otelstream.subscribe(thread_id=thread_id, modes=("events", "debug")) as sub:
+            result = case.build().invoke(case.input, case.config(thread_id))
+            items, ended = sub.drain()
+        return result, items, ended
+
+    with suppress_instrumentation():
+        quiet, items, ended = run_followed("quiet")
+    assert memory.get_finished_spans() == ()
+    assert reader.get_metrics_data() is None or not any(
+        sm.metrics
+        for rm in reader.get_metrics_data().resource_metrics  # type: ignore[union-attr]
+        for sm in rm.scope_metrics
+    )
+    assert (items, ended) == ([], False), "a suppressed run reached a subscriber"
+
+    loud, items, ended = run_followed("loud")
+    assert loud["messages"][-1].content == quiet["messages"][-1].content
+    assert len(memory.get_finished_spans()) > 5
+    assert ended and {mode for mode, _ in items} == {"events", "debug"}
+    assert reader.get_metrics_data() is not None

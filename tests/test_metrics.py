@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from prometheus_client.parser import text_string_to_metric_families
 
 import otelstream
-from otelstream.metrics import GRAPH_BUCKETS, MODEL_CALL_BUCKETS, TOKEN_BUCKETS
+from otelstream.spans.metrics import GRAPH_BUCKETS, MODEL_CALL_BUCKETS, TOKEN_BUCKETS
 
 
 class Telemetry:

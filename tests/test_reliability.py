@@ -66,14 +66,19 @@ from typing_extensions import TypedDict
 
 import otelstream
 from otelstream import errors, serialization
-from otelstream import hooks as hooks_module
-from otelstream import span_manager as span_manager_module
-from otelstream.callback_handler import OtelStreamCallbackHandler
-from otelstream.hooks import LoopHook, PregelStreamHook, RuntimeHook
+from otelstream.capture.callback_handler import OtelStreamCallbackHandler
+from otelstream.capture.graph_hook import PregelStreamHook
+from otelstream.capture.loop_tap import LoopHook
+from otelstream.capture.manager_hook import CallbackManagerHook
+from otelstream.capture.writer_hook import RuntimeHook
 from otelstream.instrumentor import OtelStreamInstrumentor
-from otelstream.metrics import Metrics
-from otelstream.span_manager import SpanManager
-from otelstream.subscriber import SubscriberHub, Subscription
+from otelstream.spans import attributes as attributes_module
+from otelstream.spans import content as content_module
+from otelstream.spans import span_manager as span_manager_module
+from otelstream.spans.metrics import Metrics
+from otelstream.spans.span_manager import SpanManager
+from otelstream.streams.hub import SubscriberHub
+from otelstream.streams.subscription import Subscription
 
 INT64 = (-(2**63), 2**63 - 1)
 MARKER_RE = re.compile(r"\.\.\.\[truncated (\d+) chars\]$")
@@ -460,8 +465,10 @@ def _patch_all(mp: pytest.MonkeyPatch, owner: Any, names: Sequence[str]) -> None
 PATCHES: dict[str, list[tuple[Any, str]]] = {
     "serializer": [
         (serialization, "dumps"),
-        (span_manager_module, "dumps"),  # bound at import
-        (span_manager_module, "bound"),
+        (content_module, "dumps"),  # bound at import
+        (content_module, "bound"),
+        (attributes_module, "dumps"),
+        (span_manager_module, "dumps"),
     ],
     "span-manager-internals": [
         (SpanManager, name)
@@ -473,17 +480,17 @@ PATCHES: dict[str, list[tuple[Any, str]]] = {
         for name in ("_start", "_finish", "_fail", "record_custom_write")
     ],
     "stream-tap": [
-        (OtelStreamCallbackHandler, "_tap_start"),
-        (OtelStreamCallbackHandler, "_emit_chunk"),
+        (OtelStreamCallbackHandler, "start_tap"),
+        (OtelStreamCallbackHandler, "emit_chunk"),
     ],
     "graph-hooks": [
         (PregelStreamHook, "_register"),
         (LoopHook, "_tap_for"),
         (RuntimeHook, "_record"),
-        (hooks_module.CallbackManagerHook, "_attach_tap"),
+        (CallbackManagerHook, "_attach_tap"),
     ],
     "subscription": [(Subscription, name) for name in ("deliver", "on_event", "on_debug")],
-    "subscriber-hub": [(SubscriberHub, name) for name in ("on_event", "on_debug", "matching")],
+    "subscriber-hub": [(SubscriberHub, name) for name in ("on_event", "loop_demand", "matching")],
     "metrics": [
         (Metrics, name)
         for name in ("model_call", "graph_run", "node", "interrupts", "subscriber_dropped")
@@ -759,7 +766,7 @@ def test_vanished_subscriptions_are_released(failures: None) -> None:
     ref = weakref.ref(kept_unread)
     del kept_unread
     assert _subscribers_gone(ref, hub)
-    assert live().handler.run_map == {}  # type: ignore[union-attr]
+    assert live().handler._runs == {}  # type: ignore[union-attr]
 
 
 @pytest.mark.timeout(60)
@@ -883,7 +890,7 @@ def test_events_subscriber_gets_chain_chunks_with_messages_mode(
     chain streams inside a subgraph. There LangChain merges callback managers through a set
     (``BaseCallbackManager.merge``), so the stream tap lands first or last among the streaming
     handlers at random; both orders are forced here."""
-    from otelstream.callback_handler import StreamTap
+    from otelstream.capture.stream_tap import StreamTap
 
     question = {"question": "q", "answer": ""}
 
@@ -1074,7 +1081,7 @@ def test_200_concurrent_runs_each_subscriber_sees_exactly_its_own(failures: None
         assert debug[0]["payload"]["input"]["count"] == f.start, where
         all_runs.append({e["run_id"] for e in events})
     assert len(set().union(*all_runs)) == sum(map(len, all_runs)), "a run appears in two streams"
-    assert live().handler.run_map == {}  # type: ignore[union-attr]
+    assert live().handler._runs == {}  # type: ignore[union-attr]
 
 
 # --- 4. bad input ---------------------------------------------------------------------------
@@ -1653,11 +1660,12 @@ def test_10000_runs_keep_memory_flat(failures: None) -> None:
     end = blocks()
     elapsed = time.monotonic() - started
 
-    assert handler.run_map == {}
+    assert handler._runs == {}
     assert handler._graph_runs == {}
     assert len(hub._waiting) == 0
-    assert manager._listeners == [hub.on_event]
-    assert len(manager._interrupted) == 0
+    assert hub._followers == {}
+    assert manager._open == {}
+    assert len(manager._resume._interrupted) == 0
     assert spans.started == spans.ended, f"{spans.started - spans.ended} spans never ended"
     assert exporter.count == spans.ended > 15_000
     assert otelstream.failure_counts() == {}
@@ -1750,7 +1758,9 @@ def test_instrument_twice_doubles_nothing(failures: None) -> None:
     assert all(wrap_depth(f) == 1 for f in hooked().values()), hooked()
     assert otel_handlers(CallbackManager.configure()) == (1, 1)
     assert live().hub is hub and live().span_manager is manager
-    assert manager is not None and len(manager._listeners) == 1
+    assert manager is not None and hub is not None and live().handler is first.handler
+    sink = first.handler._sink  # type: ignore[union-attr]
+    assert (sink._record, sink._live) == (manager.handle, hub.on_event)  # one fan-out
     memory.clear()
     _every_entry_point(linear(), "twice")
     assert _count_roots(memory) == 4

@@ -25,10 +25,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from test_parity import compare_debug, compare_events, run_subscribed
 
 import otelstream
-from otelstream.otlp_file import OtlpJsonFileSpanExporter
-from otelstream.replay import ReplayError, replay
+from otelstream.export.otlp_file import OtlpJsonFileSpanExporter
 from otelstream.semconv import REDACTED
 from otelstream.serialization import dumps
+from otelstream.streams.replay import ReplayError, replay
 
 
 def as_json(items: Any) -> Any:

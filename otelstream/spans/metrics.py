@@ -1,5 +1,5 @@
 """Metrics recorded as runs end: GenAI client metrics and LangGraph run, node and interrupt
-metrics, plus the subscriber's dropped-item counter.
+metrics, plus the live subscribers' dropped-item counter.
 
 Histograms carry explicit second-scale buckets (the SDK's defaults suit milliseconds and give
 absurd quantiles for seconds): the GenAI conventions' advisory buckets for model calls and
@@ -10,10 +10,13 @@ not a sampler kept the trace.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry.metrics import Meter
 
 from otelstream import semconv as sc
+from otelstream.lifecycle import RunInfo
+from otelstream.serialization import safe_text
 
 # GenAI semantic conventions, advisory bucket boundaries
 MODEL_CALL_BUCKETS = (
@@ -27,6 +30,33 @@ GRAPH_BUCKETS = (
 )  # fmt: skip
 
 Attributes = Mapping[str, str]
+_INTERRUPT_KEYS = (sc.LG_GRAPH_NAME, sc.LG_NODE)
+
+
+def metric_plan(run: RunInfo, attrs: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Which metric a run feeds when it ends (``model``, ``graph``, ``node`` or none), and
+    its low-cardinality attributes, taken from the span's start attributes."""
+    keys: tuple[str, ...]
+    if run.run_type in ("chat_model", "llm"):
+        kind = "model"
+        keys = (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL)
+    elif run.graph_operation is not None and not run.is_node:
+        kind = "graph"
+        keys = (sc.LG_GRAPH_NAME, sc.GEN_AI_OPERATION_NAME)
+    elif run.is_node:
+        kind = "node"
+        keys = (sc.LG_GRAPH_NAME, sc.LG_NODE)
+    else:
+        return None, {}
+    metric_attrs = {k: attrs[k] for k in keys if k in attrs}
+    if kind == "model":  # where in the graph the call was made, if anywhere
+        node = run.parent
+        while node is not None and not node.is_node:
+            node = node.parent
+        if node is not None and node.parent is not None:
+            metric_attrs[sc.LG_GRAPH_NAME] = safe_text(node.parent.name)
+            metric_attrs[sc.LG_NODE] = safe_text(node.name)
+    return kind, metric_attrs
 
 
 class Metrics:
@@ -89,6 +119,32 @@ class Metrics:
             if count is not None:
                 attrs = {**attributes, sc.GEN_AI_TOKEN_TYPE: token_type}
                 self._token_usage.record(count, attrs)
+
+    def run_ended(
+        self,
+        kind: str,
+        attributes: dict[str, Any],
+        duration_s: float,
+        outcome: str,
+        error_type: str | None,
+        first_chunk_s: float | None = None,
+        usage: tuple[int | None, int | None] | None = None,
+    ) -> None:
+        """Record a run planned by :func:`metric_plan` as it ends."""
+        if error_type is not None:
+            attributes[sc.ERROR_TYPE] = error_type
+        if kind == "model":
+            self.model_call(attributes, duration_s, first_chunk_s, *(usage or (None, None)))
+            return
+        attributes[sc.LG_OUTCOME] = outcome
+        if kind == "graph":
+            self.graph_run(attributes, duration_s)
+        else:
+            self.node(attributes, duration_s)
+
+    def interrupted(self, attributes: Mapping[str, Any], count: int) -> None:
+        """Interrupts raised where a node with these metric attributes ran."""
+        self.interrupts({k: v for k, v in attributes.items() if k in _INTERRUPT_KEYS}, count)
 
     def graph_run(self, attributes: Attributes, duration_s: float) -> None:
         self._run_duration.record(duration_s, attributes)

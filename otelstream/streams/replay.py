@@ -14,106 +14,20 @@ when LangGraph produces it); for other runs replay says so instead of guessing.
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from otelstream import lifecycle
 from otelstream import semconv as sc
-
-EVENTS = "events"
-DEBUG = "debug"
+from otelstream.export.recorded import RecordedSpan, RecordingError, read_spans
+from otelstream.streams import formats
+from otelstream.streams.formats import DEBUG, EVENTS
 
 
 class ReplayError(Exception):
     """The file holds no run to replay (or not the one asked for)."""
-
-
-@dataclass
-class RecordedEvent:
-    name: str
-    time_ns: int
-    attributes: dict[str, Any]
-
-
-@dataclass
-class RecordedSpan:
-    trace_id: str
-    span_id: str
-    parent_span_id: str
-    name: str
-    start_ns: int
-    end_ns: int
-    attributes: dict[str, Any]
-    events: list[RecordedEvent] = field(default_factory=list)
-
-    @property
-    def is_run(self) -> bool:
-        return sc.LC_RUN_ID in self.attributes
-
-
-# --- reading OTLP/JSON ----------------------------------------------------------------------
-def read_spans(path: str | Path) -> list[RecordedSpan]:
-    """Every span in an OTLP/JSON lines file (metrics and other lines are skipped)."""
-    spans: list[RecordedSpan] = []
-    with Path(path).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                request = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ReplayError(f"{path}:{number}: not OTLP/JSON ({exc})") from exc
-            for resource_spans in request.get("resourceSpans", ()):
-                for scope_spans in resource_spans.get("scopeSpans", ()):
-                    spans.extend(_span(s) for s in scope_spans.get("spans", ()))
-    return spans
-
-
-def _span(obj: dict[str, Any]) -> RecordedSpan:
-    return RecordedSpan(
-        trace_id=obj.get("traceId", ""),
-        span_id=obj.get("spanId", ""),
-        parent_span_id=obj.get("parentSpanId", ""),
-        name=obj.get("name", ""),
-        start_ns=int(obj.get("startTimeUnixNano", 0)),
-        end_ns=int(obj.get("endTimeUnixNano", 0)),
-        attributes=_attributes(obj.get("attributes", ())),
-        events=[
-            RecordedEvent(
-                e.get("name", ""),
-                int(e.get("timeUnixNano", 0)),
-                _attributes(e.get("attributes", ())),
-            )
-            for e in obj.get("events", ())
-        ],
-    )
-
-
-def _attributes(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    return {item["key"]: _value(item.get("value", {})) for item in items}
-
-
-def _value(value: dict[str, Any]) -> Any:
-    """An OTLP ``AnyValue`` in its JSON form, as a Python value."""
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        return int(value["intValue"])
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "doubleValue" in value:
-        return float(value["doubleValue"])
-    if "arrayValue" in value:
-        return [_value(v) for v in value["arrayValue"].get("values", ())]
-    if "kvlistValue" in value:
-        return _attributes(value["kvlistValue"].get("values", ()))
-    if "bytesValue" in value:
-        return base64.b64decode(value["bytesValue"])
-    return None
 
 
 # --- choosing the run -------------------------------------------------------------------------
@@ -155,7 +69,11 @@ def replay(
     """
     if stream_mode not in (EVENTS, DEBUG):
         raise ValueError(f"stream_mode must be 'events' or 'debug', got {stream_mode!r}")
-    run = _root_run(read_spans(path), trace_id)
+    try:
+        spans = read_spans(path)
+    except RecordingError as exc:
+        raise ReplayError(str(exc)) from exc
+    run = _root_run(spans, trace_id)
     if stream_mode == EVENTS:
         return [event for _, event in sorted(_events(run), key=lambda pair: pair[0])]
     chunks = sorted(_debug(run, subgraphs), key=lambda pair: pair[0])
@@ -178,9 +96,6 @@ def _load(text: Any) -> Any:
 
 
 def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]:
-    from otelstream.subscriber import v2_filters
-
-    allowed = v2_filters().get(lifecycle.ERROR, ())
     root = spans[0]
     for span in spans:
         a = span.attributes
@@ -199,7 +114,7 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
             has_input = sc.LC_RUN_INPUT in a
             value_in = _load(a.get(sc.LC_RUN_INPUT))
         if span is root:
-            start_data = {"input": value_in}
+            start_data = formats.root_start_data(value_in)
         elif run_type == "tool":
             start_data = {"input": value_in or {}}
         else:
@@ -210,7 +125,7 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
         for event in span.events:
             ea = event.attributes
             if event.name.endswith("_stream") and sc.LC_EVENT_SEQS in ea:
-                streamed = streamed or event.name == "on_chain_stream"
+                streamed = streamed or event.name == formats.NODE_CHUNK_EVENT
                 chunks = _load(ea.get(sc.LC_EVENT_DATA_LIST))
                 seqs = ea[sc.LC_EVENT_SEQS]
                 if not isinstance(chunks, list):  # redacted or cut: the count is still known
@@ -228,7 +143,7 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
                 if sc.LC_RUN_METADATA in ea:
                     custom["metadata"] = _load(ea[sc.LC_RUN_METADATA])
                 yield ea.get(sc.LC_EVENT_SEQ, start), custom
-            elif event.name == "on_tool_error" and "on_tool_error" in allowed:
+            elif event.name == "on_tool_error" and formats.reported(lifecycle.ERROR, event.name):
                 error = _load(ea.get(sc.LC_EVENT_DATA))
                 data = {"input": value_in}
                 data.update(error if isinstance(error, dict) else {"error": error})
@@ -239,20 +154,19 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
         if sc.LC_RUN_OUTPUT not in a:
             continue  # ended with an error, an interrupt or a cancellation: no end event
         end = a.get(sc.LC_END_SEQ, start)
-        output = _load(a[sc.LC_RUN_OUTPUT])
-        if (
-            lifecycle.is_node_run(base["metadata"], base["tags"]) and not streamed
-        ):  # as the subscriber reports a sync node's output
-            chunk_event = {"event": "on_chain_stream", "data": {"chunk": output}, **base}
-            yield end - 0.5, chunk_event
-        if span is root:
-            end_data = {"output": output}
-        elif sc.LC_RUN_END_INPUT in a:
-            end_data = {"output": output, "input": _load(a[sc.LC_RUN_END_INPUT])}
+        end_data = {"output": _load(a[sc.LC_RUN_OUTPUT])}
+        if sc.LC_RUN_END_INPUT in a:
+            end_data["input"] = _load(a[sc.LC_RUN_END_INPUT])
         elif run_type in lifecycle.OWN_INPUT_RUNS or has_input:
-            end_data = {"output": output, "input": value_in}
+            end_data["input"] = value_in
         else:
-            end_data = {"output": output, "input": {}}
+            end_data["input"] = {}
+        node = lifecycle.is_node_run(base["metadata"], base["tags"])
+        if formats.reports_node_chunk(node, streamed):  # as the live stream reports it
+            chunk_data = formats.node_chunk_data(end_data)
+            yield end - 0.5, {"event": formats.NODE_CHUNK_EVENT, "data": chunk_data, **base}
+        if span is root:
+            end_data = formats.root_end_data(end_data)
         yield end, {"event": f"on_{run_type}_end", "data": end_data, **base}
 
 
@@ -266,7 +180,6 @@ def _debug(spans: list[RecordedSpan], subgraphs: bool) -> Iterator[tuple[int, An
             if not isinstance(items, list):
                 items = [[[], items]] * len(seqs)
             for seq, item in zip(seqs, items, strict=False):
-                namespace, chunk = item
-                if namespace and not subgraphs:
-                    continue
-                yield seq, (tuple(namespace), chunk) if subgraphs else chunk
+                namespace, chunk = tuple(item[0]), item[1]
+                if formats.shows_debug(namespace, subgraphs):
+                    yield seq, formats.debug_item(namespace, chunk, subgraphs)

@@ -33,9 +33,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 import otelstream
-from otelstream.console import ConsoleTreeExporter, render_tree
-from otelstream.otlp_file import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter, default_path
-from otelstream.printers import PrettyPrinter
+from otelstream.cli.console import ConsoleTreeExporter, render_tree
+from otelstream.cli.printers import PrettyPrinter
+from otelstream.export.otlp_file import (
+    OtlpJsonFileMetricExporter,
+    OtlpJsonFileSpanExporter,
+    default_path,
+)
 
 QUESTION = "What is the weather in Paris?"
 THREAD_ID = "demo-thread-1"
@@ -71,7 +75,7 @@ class ScriptedChatModel(GenericFakeChatModel):
         assert isinstance(reply, AIMessage)
         n_in = sum(len(str(m.content).split()) for m in messages)  # a word is a token here
         n_out = max(1, len(str(reply.content).split()))
-        reply.usage_metadata = UsageMetadata(
+        reply.usage_metadata = UsageMetadata(  # type: ignore[typeddict-item]  # core 1.8 stubs
             input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out
         )
         finish = "tool_calls" if reply.tool_calls else "stop"

@@ -1,14 +1,10 @@
-"""The in-process subscriber: lifecycle events re-exposed as live ``events``/``debug`` streams.
+"""A ``Subscription``: one root run's live ``events``/``debug`` items, in a bounded buffer.
 
-It listens on the span manager's live channel (every lifecycle event, with its full-fidelity
-payload objects, whether or not the trace is sampled: the SDK's span processors only see
-spans at start and end, and only sampled ones). A ``Subscription`` follows one root run,
-chosen by ``thread_id`` or ``run_id``; it is bound when that run starts and ends when it ends.
-
-Back-pressure: every subscription has a bounded buffer. Delivery never blocks the graph: when
-the buffer is full the item is dropped, counted in ``Subscription.dropped`` and warned about
-once. A consumer that goes away (break, cancel, garbage collection) is only weakly referenced
-by the hub, and is released with its run.
+A subscription follows one root run, chosen by ``thread_id`` or ``run_id``; the hub binds it
+when that run starts and ends it when the run ends. Back-pressure: the buffer is bounded, and
+delivery never blocks the graph: when the buffer is full the item is dropped, counted in
+``Subscription.dropped`` and warned about once. A consumer that goes away (break, cancel,
+garbage collection) is only weakly referenced by the hub, and is released with its run.
 """
 
 from __future__ import annotations
@@ -17,50 +13,26 @@ import asyncio
 import contextlib
 import logging
 import threading
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from otelstream import lifecycle
+from otelstream.capture.demand import Waker
 from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo
+from otelstream.streams import formats
+from otelstream.streams.formats import DEBUG, EVENTS, STREAM_MODES
+
+if TYPE_CHECKING:
+    from otelstream.streams.hub import SubscriberHub
 
 _logger = logging.getLogger(__name__)
 
-EVENTS = "events"
-DEBUG = "debug"
-SUBSCRIBER_MODES = frozenset({EVENTS, DEBUG})
-CUSTOM = "custom"
-
-
-class _Wake:
-    """The payload of the ``custom`` chunk that wakes a graph's own stream (never yielded)."""
-
-    def __repr__(self) -> str:
-        return "otelstream.WAKE"
-
-
-WAKE = _Wake()
 DEFAULT_MAX_BUFFER = 10_000
-
 _END = object()
-
-
-def v2_filters() -> dict[str, tuple[str, ...]]:
-    """Which events of a phase ``astream_events`` v2 reports, where not all of them: no
-    StreamWriter writes, and no error event except ``on_tool_error`` (which the installed
-    langchain-core reports only if its event-stream handler has it: 1.x does, 0.3 does not)."""
-    from langchain_core.tracers.event_stream import _AstreamEventsCallbackHandler
-
-    tool_error = "on_tool_error" in vars(_AstreamEventsCallbackHandler)
-    return {
-        lifecycle.ERROR: ("on_tool_error",) if tool_error else (),
-        lifecycle.CUSTOM_WRITE: (),
-        lifecycle.DEBUG: (),
-    }
 
 
 class Subscription:
@@ -83,10 +55,10 @@ class Subscription:
         wake_root_loop: bool = False,
     ) -> None:
         modes = tuple(modes)
-        unknown = set(modes) - SUBSCRIBER_MODES
+        unknown = set(modes) - STREAM_MODES
         if unknown:
             raise ValueError(
-                f"subscribe() modes must be among {sorted(SUBSCRIBER_MODES)}, got {sorted(unknown)}"
+                f"subscribe() modes must be among {sorted(STREAM_MODES)}, got {sorted(unknown)}"
             )
         if not modes:
             raise ValueError("subscribe() needs at least one mode")
@@ -100,15 +72,16 @@ class Subscription:
         self.max_buffer = max_buffer
         self.subgraphs = subgraphs
         self.root_chunks_from_loop = root_chunks_from_loop
+        """Whether the root's ``on_chain_stream`` chunks come from its loop (not a tap)."""
         self.wake_root_loop = wake_root_loop
         """Whether the followed run's own stream is read by the same consumer (``stream``)."""
-        self._waker: Callable[[], None] | None = None
-        """Set by the loop tap when ``wake_root_loop``: wakes the run's stream for new items."""
         self.dropped = 0
         """Items dropped because the buffer was full."""
         self.error: BaseException | None = None
         """The exception the followed run failed with, if it failed."""
         self._hub = hub
+        self._filters = formats.v2_filters()
+        self._waker: Waker | None = None
         self._buffer: deque[Any] = deque()
         self._cond = threading.Condition(threading.Lock())
         self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
@@ -144,11 +117,8 @@ class Subscription:
                 self._waker()
             except Exception as exc:
                 report_failure("subscriber wake-up", exc)
-        if dropped and self._hub.on_drop is not None:
-            try:
-                self._hub.on_drop(1)
-            except Exception as exc:
-                report_failure("dropped-items counter", exc)
+        if dropped:
+            self._hub.dropped(1)
         if warn:
             _logger.warning(
                 "otelstream: subscriber buffer full (max_buffer=%d); dropping items, "
@@ -158,7 +128,7 @@ class Subscription:
         if waiter is not None:
             _notify(waiter)
 
-    def set_waker(self, waker: Callable[[], None]) -> None:
+    def set_waker(self, waker: Waker) -> None:
         """Wake the run's own stream from now on (and now, if items are already waiting)."""
         with self._cond:
             self._waker = waker
@@ -167,26 +137,21 @@ class Subscription:
             waker()
 
     def on_event(self, ev: LifecycleEvent) -> None:
-        if EVENTS not in self.modes or ev.event not in self._hub.v2_filters.get(
-            ev.phase, (ev.event,)
-        ):
+        if EVENTS not in self.modes or ev.event not in self._filters.get(ev.phase, (ev.event,)):
             return
         event = ev.to_dict()
         run = ev.run
         if run is self._root:
             if self._first and ev.phase == lifecycle.START:
-                event["data"] = {"input": run.inputs}
+                event["data"] = formats.root_start_data(run.inputs)
             elif ev.phase == lifecycle.END and "input" in ev.data:
-                event["data"] = {k: v for k, v in ev.data.items() if k != "input"}
+                event["data"] = formats.root_end_data(ev.data)
         self._first = False
         self.deliver((EVENTS, event))
 
     def on_debug(self, namespace: tuple[str, ...], chunk: Any) -> None:
-        if DEBUG not in self.modes:
-            return
-        if namespace and not self.subgraphs:
-            return
-        self.deliver((DEBUG, (namespace, chunk) if self.subgraphs else chunk))
+        if DEBUG in self.modes and formats.shows_debug(namespace, self.subgraphs):
+            self.deliver((DEBUG, formats.debug_item(namespace, chunk, self.subgraphs)))
 
     def finish(self, error: BaseException | None = None) -> None:
         """The followed run is over (a second call changes nothing)."""
@@ -293,84 +258,9 @@ def _notify(waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]) -> N
         loop.call_soon_threadsafe(_wake, future)
 
 
-class SubscriberHub:
-    """Routes lifecycle events and debug chunks of subscribed root runs to their subscriptions."""
-
-    def __init__(self, on_drop: Callable[[int], None] | None = None) -> None:
-        self.v2_filters = v2_filters()
-        self.on_drop = on_drop
-        """Told of every dropped item (the ``otelstream.subscriber.dropped`` counter)."""
-        self._lock = threading.Lock()
-        self._waiting: weakref.WeakSet[Subscription] = weakref.WeakSet()
-
-    def register(self, subscription: Subscription) -> None:
-        with self._lock:
-            self._waiting.add(subscription)
-
-    def unregister(self, subscription: Subscription) -> None:
-        with self._lock:
-            self._waiting.discard(subscription)
-
-    def matching(self, thread_id: Any, run_id: UUID | None) -> list[Subscription]:
-        """Subscriptions waiting for a root run with this thread or run id (not yet bound)."""
-        if not self._waiting:
-            return []
-        thread = None if thread_id is None else str(thread_id)
-        with self._lock:
-            return [
-                s
-                for s in self._waiting
-                if (s.run_id is not None and s.run_id == run_id)
-                or (s.run_id is None and s.thread_id is not None and s.thread_id == thread)
-            ]
-
-    def claim(self, subscriptions: list[Subscription]) -> None:
-        """Bound subscriptions stop waiting: each follows exactly one run."""
-        with self._lock:
-            for s in subscriptions:
-                self._waiting.discard(s)
-
-    # -- the live channel ------------------------------------------------------------------
-    def on_event(self, ev: LifecycleEvent) -> None:
-        """Span manager listener: deliver one lifecycle event to its root's subscriptions."""
-        run = ev.run
-        root = run.root
-        if ev.phase == lifecycle.START and run is root and self._waiting:
-            found = self.matching(run.metadata.get("thread_id"), run.run_id)
-            if found:
-                self.claim(found)
-                for s in found:
-                    s.bind(root)
-                root.subscribers = found
-        subscribers = root.subscribers
-        if not subscribers:
-            return
-        try:
-            if ev.phase == lifecycle.END and run.is_node and not run.tapped:
-                # A sync graph never streams its nodes; astream_events would report the
-                # node's output as its one on_chain_stream chunk, right before its end.
-                chunk = LifecycleEvent(
-                    lifecycle.STREAM,
-                    "on_chain_stream",
-                    run,
-                    {"chunk": ev.data["output"]},
-                    ev.time_ns,
-                )
-                _each(subscribers, lambda s: s.on_event(chunk))
-            if ev.phase == lifecycle.DEBUG:
-                data = ev.data
-                _each(subscribers, lambda s: s.on_debug(data["namespace"], data["chunk"]))
-            else:
-                _each(subscribers, lambda s: s.on_event(ev))
-        finally:  # whatever failed above, the followers of a finished run are told it ended
-            if run is root and ev.phase in (lifecycle.END, lifecycle.ERROR):
-                root.subscribers = ()
-                _each(subscribers, lambda s: s.finish(ev.error))
-
-
-def _each(subscribers: Iterable[Subscription], deliver: Callable[[Subscription], None]) -> None:
+def each(subscriptions: Iterable[Subscription], deliver: Callable[[Subscription], None]) -> None:
     """Deliver to every subscription; one that fails does not starve the others."""
-    for subscription in subscribers:
+    for subscription in subscriptions:
         try:
             deliver(subscription)
         except Exception as exc:

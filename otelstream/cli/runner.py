@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from langchain_core.runnables import RunnableConfig
 
 import otelstream
-from otelstream.printers import printer_for
+from otelstream.cli.printers import printer_for
 
 DEFAULT_MODES = ("events", "debug")
 

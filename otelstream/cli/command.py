@@ -41,13 +41,13 @@ def _with_langgraph(load: Callable[[], Command]) -> Command:
 
 
 def _load_demo() -> Command:
-    from otelstream.demo import run_demo
+    from otelstream.cli.demo import run_demo
 
     return lambda args: run_demo()
 
 
 def _load_run() -> Command:
-    from otelstream.runner import run
+    from otelstream.cli.runner import run
 
     return lambda args: run(
         args.target,
@@ -60,8 +60,8 @@ def _load_run() -> Command:
 
 def _replay(args: argparse.Namespace) -> int:
     """Print a recorded run's stream: JSON lines, or readable lines in a terminal."""
-    from otelstream.printers import PrettyPrinter
-    from otelstream.replay import ReplayError, replay
+    from otelstream.cli.printers import PrettyPrinter
+    from otelstream.streams.replay import ReplayError, replay
 
     try:
         items = replay(

@@ -15,10 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -28,15 +26,14 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
-    SpanExportResult,
 )
 
-from otelstream.otlp_file import (
+from otelstream.export.counting import CountingBatchSpanProcessor, Drops, drop_counter
+from otelstream.export.otlp_file import (
     OtlpJsonFileMetricExporter,
     OtlpJsonFileSpanExporter,
     default_path,
@@ -174,78 +171,6 @@ def _metric_exporter(name: str, path: Path) -> tuple[str, MetricExporter]:
     raise ValueError(f"unknown metrics exporter {name!r} (otlp, console, {FILE_EXPORTER}, none)")
 
 
-class _Drops:
-    """Counts spans that were not exported, and says so once per reason."""
-
-    def __init__(self, counter: Callable[[int, str], None]) -> None:
-        self._counter = counter
-        self._told: set[str] = set()
-
-    def __call__(self, count: int, reason: str, detail: str) -> None:
-        self._counter(count, reason)
-        if reason not in self._told:
-            self._told.add(reason)
-            _logger.warning(
-                "otelstream: spans are being dropped (%s: %s); counted in the "
-                "otelstream.export.dropped metric (error.type=%s)",
-                reason,
-                detail,
-                reason,
-            )
-
-
-class _CountingExporter(SpanExporter):
-    """Passes spans on to an exporter; counts the spans of failed exports."""
-
-    def __init__(self, exporter: SpanExporter, drops: _Drops) -> None:
-        self._exporter = exporter
-        self._drops = drops
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        name = type(self._exporter).__name__
-        try:
-            result = self._exporter.export(spans)
-        except Exception as exc:
-            self._drops(len(spans), "export_failed", f"{name} raised {type(exc).__name__}")
-            raise
-        if result is not SpanExportResult.SUCCESS:
-            self._drops(len(spans), "export_failed", f"{name} failed")
-        return result
-
-    def shutdown(self) -> None:
-        self._exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._exporter.force_flush(timeout_millis)
-
-
-class _CountingBatchSpanProcessor(BatchSpanProcessor):
-    """A ``BatchSpanProcessor`` that counts the spans it drops because its queue is full (the
-    SDK only logs them). The test is the SDK's own (queue full when the span arrives), so the
-    count may exceed the loss by a span when the exporter empties the queue at that moment."""
-
-    def __init__(self, exporter: SpanExporter, drops: _Drops, **kwargs: Any) -> None:
-        super().__init__(_CountingExporter(exporter, drops), **kwargs)
-        self._drops = drops
-
-    def on_end(self, span: ReadableSpan) -> None:
-        queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
-        sampled = span.context is not None and span.context.trace_flags.sampled
-        if sampled and queue is not None and queue.maxlen and len(queue) >= queue.maxlen:
-            self._drops(1, "queue_full", f"the export queue of {queue.maxlen} spans is full")
-        super().on_end(span)
-
-
-def _drop_counter(meter_provider: metrics.MeterProvider | None) -> Callable[[int, str], None]:
-    meter = metrics.get_meter("otelstream", meter_provider=meter_provider)
-    counter = meter.create_counter(
-        "otelstream.export.dropped",
-        unit="{span}",
-        description="Spans not exported: the batch queue was full, or the export failed.",
-    )
-    return lambda count, reason: counter.add(count, {"error.type": reason})
-
-
 def tracer_provider_from_env(
     *,
     service_name: str | None = None,
@@ -262,9 +187,9 @@ def tracer_provider_from_env(
     exporters = [_span_exporter(n, path) for n in _exporter_names("traces")]
     provider = TracerProvider(resource=_resource(service_name))  # sampler: OTEL_TRACES_SAMPLER
     batch = None if _env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else DEFAULT_EXPORT_BATCH
-    drops = _Drops(_drop_counter(meter_provider))
+    drops = Drops(drop_counter(meter_provider))
     for _, exporter in exporters:
-        processor = _CountingBatchSpanProcessor(exporter, drops, max_export_batch_size=batch)
+        processor = CountingBatchSpanProcessor(exporter, drops, max_export_batch_size=batch)
         provider.add_span_processor(processor)
     return provider, [label for label, _ in exporters]
 

@@ -1,0 +1,6 @@
+"""Stage 1, capture: runtime hooks -> lifecycle events.
+
+wrapt hooks on LangChain and LangGraph, the callback handler that translates callbacks into
+``astream_events`` v2 lifecycle events, and the taps on output streams and graph loops.
+Imported only when otelstream instruments (it imports LangChain).
+"""

@@ -1,0 +1,389 @@
+"""LangChain callbacks -> lifecycle events, translated exactly as ``astream_events`` v2 would.
+
+This mirrors ``langchain_core.tracers.event_stream._AstreamEventsCallbackHandler`` callback
+for callback, so the events it produces are the ones ``astream_events`` would yield; they go
+to one sink (the instrumentor's fan-out). It never raises into user code: LangChain would
+log and carry on, but a broken hook must not even cost a log line per event.
+
+Runs started inside OpenTelemetry's ``suppress_instrumentation()`` are not followed: no
+lifecycle event, so no span, metric or stream item, comes from them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from otelstream import lifecycle
+from otelstream import semconv as sc
+from otelstream.errors import report_failure
+from otelstream.lifecycle import LifecycleEvent, RunInfo, Sink
+
+_MAX_PENDING_GRAPH_RUNS = 10_000
+
+
+def _discard(event: LifecycleEvent) -> None:
+    return None
+
+
+def _assign_name(name: str | None, serialized: dict[str, Any] | None) -> str:
+    """The run name exactly as ``astream_events`` assigns it."""
+    if name:
+        return name
+    if serialized is not None:
+        if "name" in serialized:
+            return str(serialized["name"])
+        if "id" in serialized:
+            return str(serialized["id"][-1])
+    return "Unnamed"
+
+
+def _is_placeholder(inputs: Any) -> bool:
+    """LangChain's ``{"input": ""}`` for "not known yet", tested without calling the user's
+    ``__eq__`` (array-likes raise on it)."""
+    if type(inputs) is not dict or len(inputs) != 1:
+        return False
+    value = inputs.get("input")
+    return type(value) is str and value == ""
+
+
+class OtelStreamCallbackHandler(BaseCallbackHandler):
+    """Inherited by every callback manager in the process; turns callbacks into lifecycle events.
+
+    ``run_inline`` keeps callbacks on the caller's thread or event loop, in the order they
+    happen, instead of hopping to an executor thread.
+    """
+
+    run_inline = True
+    raise_error = False
+
+    def __init__(self, sink: Sink) -> None:
+        super().__init__()
+        self._sink = sink
+        self._runs: dict[UUID, RunInfo] = {}
+        # Graph runs announced by the Pregel hook, claimed by their on_chain_start.
+        self._graph_runs: dict[UUID, tuple[str, str | None]] = {}
+
+    # Handlers are copied along with configs; one instance must survive the copies.
+    def __copy__(self) -> OtelStreamCallbackHandler:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OtelStreamCallbackHandler:
+        return self
+
+    def disable(self) -> None:
+        """Stop recording (after ``uninstrument()``); managers may still hold this handler."""
+        self._sink = _discard
+        self._runs.clear()
+        self._graph_runs.clear()
+
+    # -- for the other hooks of the capture stage ------------------------------------------
+    def run(self, run_id: UUID) -> RunInfo | None:
+        """The open run with this id, if otelstream follows it."""
+        return self._runs.get(run_id)
+
+    def register_graph_run(self, run_id: UUID, operation: str, stream_mode: str | None) -> None:
+        """Mark the run about to start as a graph run (``invoke_workflow``/``invoke_agent``)."""
+        graph_runs = self._graph_runs
+        if len(graph_runs) >= _MAX_PENDING_GRAPH_RUNS:  # streams created but never iterated
+            graph_runs.pop(next(iter(graph_runs)), None)
+        graph_runs[run_id] = (operation, stream_mode)
+
+    def start_tap(self, run_id: UUID) -> RunInfo | None:
+        """The run whose output stream is about to be tapped (once per run), if followed."""
+        run = self._runs.get(run_id)
+        if run is None or run.tapped:
+            return None
+        run.tapped = True
+        return run
+
+    def emit_chunk(self, run: RunInfo, chunk: Any) -> None:
+        """One chunk of a run's output stream, as its ``on_*_stream`` event."""
+        event = f"on_{run.run_type}_stream"
+        self._emit(LifecycleEvent(lifecycle.STREAM, event, run, {"chunk": chunk}, time.time_ns()))
+
+    def emit_debug(self, run: RunInfo, namespace: tuple[str, ...], chunk: Any) -> None:
+        """A LangGraph ``debug`` chunk of a subscribed run's loop."""
+        data = {"namespace": namespace, "chunk": chunk}
+        self._emit(LifecycleEvent(lifecycle.DEBUG, sc.EVENT_DEBUG, run, data, time.time_ns()))
+
+    def record_custom_write(self, run_id: UUID, chunk: Any) -> None:
+        """A LangGraph ``StreamWriter`` write made inside the run ``run_id``."""
+        run = self._runs.get(run_id)
+        if run is not None:
+            self._emit(LifecycleEvent(lifecycle.CUSTOM_WRITE, "custom", run, chunk, time.time_ns()))
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    # Start callbacks pass run_id, parent_run_id, tags, metadata, name (and per kind: run_type,
+    # inputs, tool_call_id, invocation_params) by keyword; _start reads them from ``kw``.
+    def _start(
+        self, run_type: str, serialized: dict[str, Any] | None, kw: dict[str, Any]
+    ) -> RunInfo | None:
+        """A new run from a start callback's keyword arguments; None inside
+        ``suppress_instrumentation()``."""
+        if not is_instrumentation_enabled():
+            return None
+        run_id: UUID = kw["run_id"]
+        parent_run_id: UUID | None = kw.get("parent_run_id")
+        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        params = kw.get("invocation_params")
+        run = RunInfo(
+            run_id,
+            run_type,
+            _assign_name(kw.get("name"), serialized),
+            kw.get("tags") or [],
+            kw.get("metadata") or {},
+            parent,
+            parent_run_id,
+            serialized,
+            params if isinstance(params, dict) else None,
+        )
+        self._runs[run_id] = run
+        return run
+
+    def _emit(self, event: LifecycleEvent) -> None:
+        try:
+            self._sink(event)
+        except Exception as exc:  # fail open: never into user code
+            report_failure("lifecycle sink", exc)
+
+    def _emit_start(self, run: RunInfo, inputs: Any, data: dict[str, Any]) -> None:
+        run.inputs, run.has_inputs = inputs, True
+        event = f"on_{run.run_type}_start"
+        self._emit(LifecycleEvent(lifecycle.START, event, run, data, time.time_ns()))
+
+    def _finish(self, run_id: UUID, event: str, data: dict[str, Any]) -> None:
+        run = self._runs.pop(run_id, None)
+        if run is not None:
+            self._emit(LifecycleEvent(lifecycle.END, event, run, data, time.time_ns()))
+
+    def _fail(self, run_id: UUID, error: BaseException, **extra: Any) -> None:
+        run = self._runs.pop(run_id, None)
+        if run is not None:
+            data = {"error": error, "input": run.inputs, **extra}
+            event = f"on_{run.run_type}_error"
+            self._emit(
+                LifecycleEvent(lifecycle.ERROR, event, run, data, time.time_ns(), error=error)
+            )
+
+    # -- chat models and LLMs ---------------------------------------------------------------
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kw: Any
+    ) -> None:
+        try:
+            run = self._start("chat_model", serialized, kw)
+            if run is not None:
+                inputs = {"messages": messages}
+                self._emit_start(run, inputs, {"input": inputs})
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], **kw: Any) -> None:
+        try:
+            run = self._start("llm", serialized, kw)
+            if run is not None:
+                inputs = {"prompts": prompts}
+                self._emit_start(run, inputs, {"input": inputs})
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
+        run_id: UUID,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is None or run.tapped:
+                return
+            chunk_: Any
+            if run.run_type == "chat_model":
+                chunk_ = (
+                    AIMessageChunk(content=token)  # type: ignore[arg-type]
+                    if chunk is None
+                    else chunk.message  # type: ignore[union-attr]
+                )
+            elif chunk is None:
+                chunk_ = GenerationChunk(text=token if isinstance(token, str) else "")
+            else:
+                chunk_ = chunk
+            self.emit_chunk(run, chunk_)
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is None:
+                return
+            output: Any
+            if run.run_type == "chat_model":
+                output = {}
+                for gen in response.generations:
+                    if gen:
+                        output = getattr(gen[0], "message", gen[0])
+                        break
+            else:
+                output = {
+                    "generations": [
+                        [
+                            {"text": g.text, "generation_info": g.generation_info, "type": g.type}
+                            for g in gen
+                        ]
+                        for gen in response.generations
+                    ],
+                    "llm_output": response.llm_output,
+                }
+            run.llm_output = response.llm_output
+            event = f"on_{run.run_type}_end"
+            self._finish(run_id, event, {"output": output, "input": run.inputs})
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._fail(run_id, error)
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    # -- chains (graphs, nodes, prompts, parsers, lambdas) ------------------------------------
+    def on_chain_start(
+        self, serialized: dict[str, Any] | None, inputs: dict[str, Any], **kw: Any
+    ) -> None:
+        try:
+            run = self._start(kw.get("run_type") or "chain", serialized, kw)
+            if run is None:
+                return
+            graph = self._graph_runs.pop(run.run_id, None)
+            if graph is not None:
+                run.graph_operation, run.graph_stream_mode = graph
+            # As astream_events: a placeholder input means "not known yet".
+            if _is_placeholder(inputs):
+                event = f"on_{run.run_type}_start"
+                self._emit(LifecycleEvent(lifecycle.START, event, run, {}, time.time_ns()))
+            else:
+                self._emit_start(run, inputs, {"input": inputs})
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_chain_end(
+        self,
+        outputs: Any,
+        *,
+        run_id: UUID,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is not None:
+                data = {"output": outputs, "input": inputs or run.inputs or {}}
+                self._finish(run_id, f"on_{run.run_type}_end", data)
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._fail(run_id, error)
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    # -- tools ------------------------------------------------------------------------------
+    def on_tool_start(self, serialized: dict[str, Any], input_str: str, **kw: Any) -> None:
+        try:
+            run = self._start("tool", serialized, kw)
+            if run is not None:
+                inputs = kw.get("inputs")
+                run.tool_call_id = kw.get("tool_call_id")
+                self._emit_start(run, inputs, {"input": inputs or {}})
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is not None:
+                self._finish(run_id, "on_tool_end", {"output": output, "input": run.inputs})
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is not None:
+                tool_call_id = kwargs.get("tool_call_id") or run.tool_call_id
+                self._fail(run_id, error, tool_call_id=tool_call_id)
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    # -- retrievers -------------------------------------------------------------------------
+    def on_retriever_start(self, serialized: dict[str, Any], query: str, **kw: Any) -> None:
+        try:
+            run = self._start("retriever", serialized, kw)
+            if run is not None:
+                inputs = {"query": query}
+                self._emit_start(run, inputs, {"input": inputs})
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is not None:
+                self._finish(run_id, "on_retriever_end", {"output": documents, "input": run.inputs})
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._fail(run_id, error)
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    # -- custom events ----------------------------------------------------------------------
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            run = self._runs.get(run_id)
+            if run is None:
+                return
+            self._emit(
+                LifecycleEvent(
+                    lifecycle.CUSTOM,
+                    "on_custom_event",
+                    run,
+                    data,
+                    time.time_ns(),
+                    name=name,
+                    tags=tags or [],
+                    metadata=metadata or {},
+                )
+            )
+        except Exception as exc:
+            report_failure("callback handler", exc)
+
+    # LangGraph dispatches graph lifecycle callbacks to every handler; interrupts are
+    # recorded from the node's GraphInterrupt instead, which every LangGraph version raises.
+    def on_interrupt(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_resume(self, *args: Any, **kwargs: Any) -> None:
+        return None

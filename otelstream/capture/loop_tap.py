@@ -1,0 +1,125 @@
+"""Hook on ``PregelLoop.__init__``: a followed run's loop emits what its consumers need.
+
+The loop emits LangGraph's exact ``debug`` payloads (and the graph's default-mode chunks
+that ``astream_events`` reports as the root's ``on_chain_stream``) only for the modes its
+caller asked for. For a run somebody follows (``StreamDemand``), the loop is given the extra
+modes; chunks of those extra modes become lifecycle events, so the caller's stream is
+unchanged. Runs nobody follows are left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from otelstream.capture.callback_handler import OtelStreamCallbackHandler
+from otelstream.capture.demand import WAKE, StreamDemand
+from otelstream.errors import report_failure
+from otelstream.lifecycle import RunInfo
+
+
+class LoopHook:
+    """Wrapper of ``PregelLoop.__init__``: taps the loop's stream for followed runs."""
+
+    def __init__(self, handler: OtelStreamCallbackHandler, demand: StreamDemand) -> None:
+        self._handler = handler
+        self._demand = demand
+
+    def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        tap: _LoopTap | None = None
+        try:
+            tap = self._tap_for(instance, kwargs)
+            if tap is not None:
+                kwargs = {**kwargs, "stream": tap.protocol()}
+        except Exception as exc:
+            report_failure("loop hook", exc)
+        wrapped(*args, **kwargs)
+        if tap is not None:
+            tap.namespace = tuple(getattr(instance, "checkpoint_ns", ()) or ())
+
+    def _tap_for(self, loop: Any, kwargs: Any) -> _LoopTap | None:
+        run_id = getattr(kwargs.get("manager"), "run_id", None)
+        run = self._handler.run(run_id) if run_id is not None else None
+        if run is None:
+            return None
+        demand = self._demand.loop_demand(run)
+        if demand is None:
+            return None
+        extra: set[str] = set()
+        if demand.debug:
+            extra.add("debug")
+        root_mode = run.graph_stream_mode if demand.root_chunks else None
+        if root_mode:
+            extra.add(root_mode)
+        if not extra and demand.set_waker is None:
+            return None
+        tap = _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler)
+        if demand.set_waker is not None:
+            if type(loop).__name__ == "AsyncPregelLoop":
+                # Older LangGraph gives an async loop a bare ``asyncio.Queue.put_nowait``.
+                tap.aioloop = asyncio.get_running_loop()
+            demand.set_waker(tap.wake)
+        return tap
+
+
+class _LoopTap:
+    """The tapped ``StreamProtocol`` callable of one loop."""
+
+    __slots__ = (
+        "_extra",
+        "_handler",
+        "_original",
+        "_root_mode",
+        "_run",
+        "aioloop",
+        "namespace",
+    )
+
+    def __init__(
+        self,
+        original: Any,
+        extra: set[str],
+        run: RunInfo,
+        root_mode: str | None,
+        handler: OtelStreamCallbackHandler,
+    ) -> None:
+        self._original = original
+        self._extra = extra
+        self._run = run
+        self._root_mode = root_mode
+        self._handler = handler
+        self.namespace: tuple[str, ...] | None = None
+        self.aioloop: asyncio.AbstractEventLoop | None = None
+
+    def protocol(self) -> Any:
+        from langgraph.pregel.protocol import StreamProtocol
+
+        modes: set[Any] = set(self._original.modes) if self._original is not None else set()
+        modes.update(self._extra)
+        return StreamProtocol(self, modes)
+
+    def wake(self) -> None:
+        """Wake the caller's stream (LangGraph reads its queue as items arrive when ``custom``
+        is asked for), so its consumer drains what waits for it. Any thread."""
+        if self._original is None:
+            return
+        chunk = ((), "custom", WAKE)
+        if self.aioloop is None:
+            self._original(chunk)
+        else:
+            self.aioloop.call_soon_threadsafe(self._original, chunk)
+
+    def __call__(self, chunk: Any) -> None:
+        original = self._original
+        if original is not None and chunk[1] in original.modes:
+            original(chunk)
+        try:
+            namespace, mode, payload = chunk
+            if mode not in self._extra or tuple(namespace) != self.namespace:
+                return  # a subgraph's chunk, forwarded here: its own loop reports it
+            if mode == "debug":
+                self._handler.emit_debug(self._run, self.namespace, payload)
+            if mode == self._root_mode:
+                self._handler.emit_chunk(self._run, payload)
+        except Exception as exc:
+            report_failure("loop hook", exc)

@@ -1,0 +1,65 @@
+"""Hook on ``BaseCallbackManager.__init__``: every callback manager inherits the handler.
+
+This is the hook OpenTelemetry's, OpenInference's and OpenLLMetry's LangChain
+instrumentations all use: LangChain builds a callback manager for every run, and a handler
+that is inheritable there sees every run of the process. Runs that want tokens (the
+``capture_tokens`` opt-in) also get the stream tap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
+
+from otelstream.capture.callback_handler import OtelStreamCallbackHandler
+from otelstream.capture.stream_tap import StreamTap
+from otelstream.errors import report_failure
+
+
+class CallbackManagerHook:
+    """Wrapper of ``BaseCallbackManager.__init__`` that injects the handler once."""
+
+    def __init__(
+        self, handler: OtelStreamCallbackHandler, tap: StreamTap, capture_tokens: bool
+    ) -> None:
+        self._handler = handler
+        self._tap = tap
+        self._capture_tokens = capture_tokens
+
+    def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        wrapped(*args, **kwargs)
+        try:
+            if self._handler not in instance.inheritable_handlers:
+                instance.add_handler(self._handler, True)
+            if self._capture_tokens:
+                self._attach_tap(instance)
+            if self._tap in instance.handlers:
+                self._before_passthrough_taps(instance.handlers)
+        except Exception as exc:
+            report_failure("callback manager hook", exc)
+
+    def _before_passthrough_taps(self, handlers: list[Any]) -> None:
+        """LangChain lets only the first streaming handler tap a run's output. LangGraph's
+        own streaming handlers (``messages`` mode, tool calls) only pass it through, and a
+        manager merge may put them first: put the tap ahead of them."""
+        tap = self._tap
+        for i, handler in enumerate(handlers):
+            if handler is tap:
+                return
+            if isinstance(handler, _StreamingCallbackHandler) and type(
+                handler
+            ).__module__.startswith("langgraph."):
+                handlers.remove(tap)
+                handlers.insert(i, tap)
+                return
+
+    def _attach_tap(self, manager: Any) -> None:
+        """Attach the tap last, so a caller's own stream handler keeps tapping first."""
+        tap = self._tap
+        for handlers in (manager.handlers, manager.inheritable_handlers):
+            if handlers and handlers[-1] is tap:
+                continue
+            if tap in handlers:
+                handlers.remove(tap)
+            handlers.append(tap)

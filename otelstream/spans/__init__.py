@@ -1,0 +1,6 @@
+"""Stage 2, spans: lifecycle events -> OpenTelemetry spans, span events and metrics.
+
+The span lifecycle (``span_manager``), what each kind of run records (``attributes``), the
+content policy every payload passes (``content``), how runs end (``outcome``), resume links
+(``resume``) and the metric instruments fed as runs end (``metrics``).
+"""

@@ -1,0 +1,61 @@
+"""Payloads as exported: the content switch, the redaction hook, and the length limit.
+
+Everything a span carries that came from user data (inputs, outputs, chunks, custom and
+interrupt payloads, metadata, error messages) goes through here, so the content policy is
+applied in one place: with capture off a payload is exported as ``"[redacted]"``; with it
+on, its JSON form goes through ``redact(key, text)`` and is cut to ``max_attribute_length``
+with a visible marker, and the cut attribute's key is listed in ``otelstream.truncated``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otelstream import semconv as sc
+from otelstream.config import Settings
+from otelstream.errors import report_failure
+from otelstream.serialization import bound, dumps, safe_text
+
+
+class Marks:
+    """Keys of the attributes of one span cut by the length limit (``otelstream.truncated``)."""
+
+    __slots__ = ("truncated",)
+
+    def __init__(self) -> None:
+        self.truncated: list[str] = []
+
+
+class Content:
+    """The content policy of one ``instrument()`` call."""
+
+    __slots__ = ("_limit", "_redact", "capture")
+
+    def __init__(self, settings: Settings) -> None:
+        self.capture = settings.capture_content
+        self._redact = settings.redact
+        self._limit = settings.max_attribute_length
+
+    def payload(self, marks: Marks | None, key: str, value: Any) -> str:
+        """The exported form of a payload: JSON, redacted, bounded; or a redaction marker."""
+        if not self.capture:
+            return sc.REDACTED
+        return self.scrub(marks, key, dumps(value))
+
+    def scrub(self, marks: Marks | None, key: str, text: str) -> str:
+        """Apply the user's redaction hook, then the length limit."""
+        redact = self._redact
+        if redact is not None:
+            try:
+                text = str(redact(key, text))
+            except Exception as exc:  # never export what the hook failed to scrub
+                report_failure("redaction hook", exc)
+                return sc.REDACTED
+        return self.text(marks, key, text)
+
+    def text(self, marks: Marks | None, key: str, value: str) -> str:
+        """A string attribute, valid UTF-8 and cut to the length limit."""
+        text, cut = bound(safe_text(value), self._limit)
+        if cut and marks is not None and key not in marks.truncated:
+            marks.truncated.append(key)
+        return text

@@ -1,0 +1,91 @@
+"""The ``events`` and ``debug`` format rules, shared by live subscriptions and replay.
+
+Lifecycle events are nearly the ``astream_events`` v2 events already; these are the few
+places where the stream a caller sees differs from one event per callback, written once so
+that a live stream and a replay of its trace cannot drift apart:
+
+* which lifecycle events v2 reports at all (no error events but ``on_tool_error``, no
+  ``StreamWriter`` writes);
+* the root run's first event always carries its input, and its end event none;
+* a node task that did not stream reports its output as its one ``on_chain_stream`` chunk,
+  right before its end (LangGraph streams a node's output only for async graphs);
+* ``debug`` items are bare chunks, or ``(namespace, chunk)`` pairs with ``subgraphs``, and
+  subgraph chunks are left out without it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from otelstream import lifecycle
+
+EVENTS = "events"
+DEBUG = "debug"
+STREAM_MODES = frozenset({EVENTS, DEBUG})
+"""The modes otelstream serves from the telemetry; every other mode is LangGraph's own."""
+
+
+@cache
+def reports_tool_error() -> bool:
+    """Whether ``astream_events`` v2 reports ``on_tool_error``: langchain-core 1.x does, 0.3
+    does not. Replay without langchain-core installed follows the newest."""
+    try:
+        from langchain_core.tracers.event_stream import _AstreamEventsCallbackHandler
+    except ImportError:
+        return True
+    return "on_tool_error" in vars(_AstreamEventsCallbackHandler)
+
+
+@cache
+def v2_filters() -> dict[str, tuple[str, ...]]:
+    """Which events of a phase ``astream_events`` v2 reports, where not all of them."""
+    return {
+        lifecycle.ERROR: ("on_tool_error",) if reports_tool_error() else (),
+        lifecycle.CUSTOM_WRITE: (),
+        lifecycle.DEBUG: (),
+    }
+
+
+def reported(phase: str, event: str) -> bool:
+    """Whether v2 reports a lifecycle event of this phase and name."""
+    return event in v2_filters().get(phase, (event,))
+
+
+def root_start_data(inputs: Any) -> dict[str, Any]:
+    """The root run's first event: ``astream_events`` passes the caller's input explicitly."""
+    return {"input": inputs}
+
+
+def root_end_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The root run's end event: v2 removes its input."""
+    return {k: v for k, v in data.items() if k != "input"}
+
+
+NODE_CHUNK_EVENT = "on_chain_stream"
+
+
+def reports_node_chunk(is_node: bool, streamed: bool) -> bool:
+    """Whether a run's end is preceded by its output as its one ``on_chain_stream`` chunk."""
+    return is_node and not streamed
+
+
+def node_chunk_data(end_data: dict[str, Any]) -> dict[str, Any]:
+    """The data of the ``on_chain_stream`` event a non-streaming node reports before its end."""
+    return {"chunk": end_data["output"]}
+
+
+def shows_debug(namespace: tuple[str, ...], subgraphs: bool) -> bool:
+    return subgraphs or not namespace
+
+
+def debug_item(namespace: tuple[str, ...], chunk: Any, subgraphs: bool) -> Any:
+    """A ``debug`` item as LangGraph yields it in a single-mode stream."""
+    return (namespace, chunk) if subgraphs else chunk
+
+
+def is_failed_task(item: Any, subgraphs: bool) -> bool:
+    """A ``task_result`` of a task that raised (which LangGraph before 1.2.18 yields only
+    when it streams concurrently)."""
+    chunk = item[1] if subgraphs else item
+    return bool(chunk.get("type") == "task_result" and chunk["payload"].get("error"))

@@ -1,0 +1,127 @@
+"""The live hub: lifecycle events of followed root runs -> their subscriptions.
+
+One of the two consumers of the lifecycle events (beside the span manager): it sees every
+event with its real payload objects, whether or not the trace is sampled. Subscriptions wait
+for a root run by thread or run id; the hub binds them when that run starts, routes its
+events and ``debug`` chunks to them, and ends them when it ends. It also answers the capture
+hooks' ``StreamDemand``: which runs need tokens, debug chunks or wake-ups.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from otelstream import lifecycle
+from otelstream.capture.demand import LoopDemand, Waker
+from otelstream.errors import report_failure
+from otelstream.lifecycle import LifecycleEvent, RunInfo
+from otelstream.streams import formats
+from otelstream.streams.formats import DEBUG, EVENTS
+from otelstream.streams.subscription import Subscription, each
+
+
+class SubscriberHub:
+    """Routes lifecycle events and debug chunks of followed root runs to their subscriptions."""
+
+    def __init__(self, on_drop: Callable[[int], None] | None = None) -> None:
+        self._on_drop = on_drop
+        self._lock = threading.Lock()
+        self._waiting: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._followers: dict[RunInfo, list[Subscription]] = {}
+
+    def register(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._waiting.add(subscription)
+
+    def unregister(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._waiting.discard(subscription)
+
+    def dropped(self, count: int) -> None:
+        """A subscription dropped items (the ``otelstream.subscriber.dropped`` counter)."""
+        if self._on_drop is not None:
+            try:
+                self._on_drop(count)
+            except Exception as exc:
+                report_failure("dropped-items counter", exc)
+
+    def matching(self, thread_id: Any, run_id: UUID | None) -> list[Subscription]:
+        """Subscriptions waiting for a root run with this thread or run id (not yet bound)."""
+        if not self._waiting:
+            return []
+        thread = None if thread_id is None else str(thread_id)
+        with self._lock:
+            return [
+                s
+                for s in self._waiting
+                if (s.run_id is not None and s.run_id == run_id)
+                or (s.run_id is None and s.thread_id is not None and s.thread_id == thread)
+            ]
+
+    # -- StreamDemand (asked by the capture hooks) ---------------------------------------------
+    def wants_tokens(self, thread_id: Any, run_id: UUID) -> bool:
+        return any(EVENTS in s.modes for s in self.matching(thread_id, run_id))
+
+    def loop_demand(self, run: RunInfo) -> LoopDemand | None:
+        followers = self._followers.get(run.root)
+        if not followers:
+            return None
+        root_chunks = run.is_root and any(
+            EVENTS in s.modes and s.root_chunks_from_loop for s in followers
+        )
+        wakers = [s for s in followers if s.wake_root_loop] if run.is_root else []
+
+        def set_waker(waker: Waker) -> None:
+            for s in wakers:
+                s.set_waker(waker)
+
+        return LoopDemand(
+            debug=any(DEBUG in s.modes for s in followers),
+            root_chunks=root_chunks,
+            set_waker=set_waker if wakers else None,
+        )
+
+    # -- the live channel ------------------------------------------------------------------
+    def on_event(self, ev: LifecycleEvent) -> None:
+        """Deliver one lifecycle event to its root's subscriptions."""
+        run = ev.run
+        root = run.root
+        if ev.phase == lifecycle.START and run is root and self._waiting:
+            self._bind(root)
+        subscribers = self._followers.get(root)
+        if not subscribers:
+            return
+        try:
+            if ev.phase == lifecycle.END and formats.reports_node_chunk(run.is_node, run.tapped):
+                chunk = LifecycleEvent(
+                    lifecycle.STREAM,
+                    formats.NODE_CHUNK_EVENT,
+                    run,
+                    formats.node_chunk_data(ev.data),
+                    ev.time_ns,
+                )
+                each(subscribers, lambda s: s.on_event(chunk))
+            if ev.phase == lifecycle.DEBUG:
+                data = ev.data
+                each(subscribers, lambda s: s.on_debug(data["namespace"], data["chunk"]))
+            else:
+                each(subscribers, lambda s: s.on_event(ev))
+        finally:  # whatever failed above, the followers of a finished run are told it ended
+            if run is root and ev.phase in (lifecycle.END, lifecycle.ERROR):
+                self._followers.pop(root, None)
+                each(subscribers, lambda s: s.finish(ev.error))
+
+    def _bind(self, root: RunInfo) -> None:
+        found = self.matching(root.metadata.get("thread_id"), root.run_id)
+        if not found:
+            return
+        with self._lock:  # bound subscriptions stop waiting: each follows exactly one run
+            for s in found:
+                self._waiting.discard(s)
+        for s in found:
+            s.bind(root)
+        self._followers[root] = found
