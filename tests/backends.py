@@ -589,7 +589,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop whatever is still running (a launch no test used, an interrupted run)."""
+    """Stop whatever is still running (a launch no test used, an interrupted run); in a
+    pytest-xdist worker, hand the timings to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["otelstream_timings"] = dict(TIMINGS)
     for launch, _ in _PHOENIX_LAUNCH:
         with contextlib.suppress(BaseException):
             launch.result()
@@ -610,6 +614,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and (_uses(item, "phoenix") or _uses(item, "rotel")):
         for server in RUNNING:
             report.sections.append((f"{server.name} server", server.describe()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist controller: collect a finished worker's timings."""
+    TIMINGS.update(getattr(node, "workeroutput", {}).get("otelstream_timings", {}))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

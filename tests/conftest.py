@@ -14,6 +14,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otelstream
 
+# The real backends' fixtures and hooks, registered here too so that the pytest-xdist
+# controller (which collects no test module) prints their install and start-up timings.
+pytest_plugins = ["backends"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """A test that instruments without providers must not write into the user's home."""

@@ -43,6 +43,8 @@ import otelstream
 from otelstream.export.providers import tracer_provider_from_env
 
 pytest_plugins = ["backends"]
+# One Phoenix per session: with pytest-xdist, every test of the files using it on one worker.
+pytestmark = pytest.mark.xdist_group("phoenix")
 
 PROTOCOLS = ("grpc", "http/protobuf")
 
@@ -473,3 +475,45 @@ def test_configure_from_env_exports_to_phoenix(phoenix: Phoenix, protocol: str) 
         )
         assert got["attributes"]["langchain.run.id"] == want["run_id"]
         assert [e["name"] for e in got["events"]] == want["events"]
+
+
+REJECTED_METRICS_APP = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import otelstream
+from test_export_e2e import run_case
+
+otelstream.instrument()  # traces and metrics to the endpoint, as OTEL_* says
+run_case("agent")
+time.sleep(1.5)  # about 15 metric export intervals
+"""
+
+
+@pytest.mark.parametrize(
+    ("protocol", "rejection"), [("http/protobuf", "HTTP 405"), ("grpc", "gRPC UNIMPLEMENTED")]
+)
+def test_phoenix_rejecting_metrics_is_told_once(
+    phoenix: Phoenix, protocol: str, rejection: str
+) -> None:
+    """Phoenix takes traces but no metrics (405 over HTTP, UNIMPLEMENTED over gRPC): the app
+    is told once how to fix it, metrics export stops, the traces arrive."""
+    project = new_project(f"metrics-{protocol}")
+    endpoint = phoenix.grpc_endpoint if protocol == "grpc" else phoenix.base_url
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSTREAM_"))}
+    env.update(
+        export_env(protocol, endpoint, project), OTEL_METRIC_EXPORT_INTERVAL="100", PYTHONPATH=""
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", REJECTED_METRICS_APP, str(Path(__file__).parent)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert child.returncode == 0, child.stderr[-4000:]
+    lines = [line for line in child.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, child.stderr  # nothing but the one warning
+    assert "does not accept OTLP metrics" in lines[0] and f"({rejection})" in lines[0]
+    assert "OTEL_METRICS_EXPORTER=none" in lines[0]
+    names = {s["name"] for s in phoenix.wait_for_spans(project, 9)}
+    assert {"invoke_agent LangGraph", "node model", "node tools"} <= names, names
