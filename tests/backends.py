@@ -9,6 +9,10 @@ Load this module as a pytest plugin (``pytest_plugins = ["backends"]`` in the te
 provides the fixtures, attaches the servers' log tails to failing tests' reports, and prints the
 install/start timings in the terminal summary. (PYTEST_DONT_REWRITE: the test module imports
 it before pytest loads it as a plugin; its checks report their own messages.)
+
+With pytest-xdist (``-n``, ``--dist loadfile``), each test file is a unit of work for one
+worker, so module fixtures are set up once, and the files in ``PHOENIX_FILES`` form a single
+unit: one Phoenix per run, not one per worker (it costs about 20 s of a core to start).
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 PHOENIX_REQUIREMENT = "arize-phoenix==20.26.1"
 ROTEL_REQUIREMENT = "rotel==0.0.1a15"
 ROTEL_AGENT = "lib/python*/site-packages/rotel/rotel-agent"
+
+#: The test files whose tests use the ``phoenix`` or ``rotel`` fixtures (checked at collection).
+PHOENIX_FILES = frozenset({"test_collector_config.py", "test_export_e2e.py"})
 
 PHOENIX_START_TIMEOUT = 120.0  # 11 s on an idle 2-core box, 28 s seen on a busy one
 SPANS_TIMEOUT = 15.0
@@ -564,9 +571,29 @@ def _uses(item: pytest.Item, fixture: str) -> bool:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Note the test files whose tests use Phoenix or rotel (see ``pytest_runtest_setup``)."""
+    users = {item.path.name for item in session.items if _uses(item, "phoenix")}
+    if not users <= PHOENIX_FILES:
+        raise pytest.UsageError(
+            f"add {sorted(users - PHOENIX_FILES)} to backends.PHOENIX_FILES (one worker runs them)"
+        )
     if not session.config.option.collectonly:
         for fixture in ("phoenix", "rotel"):
             _EARLY[fixture] = {str(item.path) for item in session.items if _uses(item, fixture)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, with the ``PHOENIX_FILES`` as one unit of work (see the module)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            scope = str(super()._split_scope(nodeid))
+            return "phoenix" if scope.rsplit("/", 1)[-1] in PHOENIX_FILES else scope
+
+    return Scheduling(config, log)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

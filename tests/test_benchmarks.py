@@ -27,8 +27,6 @@ TRACING = {
     "openllmetry",
 }
 PEERS = {"openinference", "openllmetry"}
-# The benchmark report is module-scoped: with pytest-xdist, this file runs on one worker.
-pytestmark = pytest.mark.xdist_group("benchmarks")
 
 
 @pytest.fixture(scope="module")

@@ -52,8 +52,6 @@ from typing_extensions import TypedDict
 import otelstream
 
 pytest_plugins = ["backends"]
-# One Phoenix per session: with pytest-xdist, every test of the files using it on one worker.
-pytestmark = pytest.mark.xdist_group("phoenix")
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "collector-config"

@@ -44,8 +44,6 @@ from opentelemetry.trace import StatusCode
 from prom_support import MetricsStack
 
 pytest_plugins = ["backends"]
-# The Prometheus stack is module-scoped: with pytest-xdist, this file runs on one worker.
-pytestmark = pytest.mark.xdist_group("prometheus")
 
 FILES = dashboard_files()
 TARGETS = [t for path in FILES for t in targets(path)]

@@ -43,8 +43,6 @@ import otelstream
 from otelstream.export.providers import tracer_provider_from_env
 
 pytest_plugins = ["backends"]
-# One Phoenix per session: with pytest-xdist, every test of the files using it on one worker.
-pytestmark = pytest.mark.xdist_group("phoenix")
 
 PROTOCOLS = ("grpc", "http/protobuf")
 

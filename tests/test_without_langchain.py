@@ -28,8 +28,7 @@ from otelstream.export.otlp_file import OtlpJsonFileSpanExporter
 from otelstream.streams.replay import replay
 
 ROOT = Path(__file__).resolve().parent.parent
-# The bare virtualenv is module-scoped: with pytest-xdist, this file runs on one worker.
-pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("bare-venv")]
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")

@@ -245,7 +245,9 @@ def file_spans(path: Path) -> tuple[list[str], int]:
 def test_no_configuration_writes_the_file_cleanly_and_exits_at_once(tmp_path: Path) -> None:
     """With nothing configured, ``opentelemetry-instrument python app.py`` writes traces and
     metrics to otelstream's OTLP/JSON file: no error, and the process exits within a second of
-    the uninstrumented run (not after seconds of retries against ``localhost:4317``)."""
+    the uninstrumented run (not after 8 to 12 s of retries against ``localhost:4317``). On a
+    box so busy that the plain run takes more than 2 s, the allowance grows with it (half the
+    plain run's time): CPU contention slows both runs alike, retries do not."""
     plain, instrumented = [], []
     for attempt in range(2):  # alternated, the fastest of each: load on the box hits both
         plain.append(launch(tmp_path / f"plain-{attempt}", instrumented=False)[1])
@@ -259,7 +261,7 @@ def test_no_configuration_writes_the_file_cleanly_and_exits_at_once(tmp_path: Pa
         names, metric_lines = file_spans(path)
         assert names.count("invoke_workflow LangGraph") == 2 and "app-control" in names, names
         assert metric_lines >= 1
-    assert min(instrumented) - min(plain) < 1.0, (plain, instrumented)
+    assert min(instrumented) - min(plain) < max(1.0, min(plain) / 2), (plain, instrumented)
 
 
 def test_bad_setting_is_one_line_and_the_app_still_runs(tmp_path: Path) -> None:
