@@ -132,6 +132,28 @@ def ensure_rotel() -> Path:
     return ensure_venv("rotel-venv", ROTEL_REQUIREMENT, ROTEL_AGENT)
 
 
+def ensure_opentelemetry_distro() -> Path:
+    """A directory holding ``opentelemetry-distro`` (the release matching the installed
+    ``opentelemetry-instrumentation``) for ``PYTHONPATH``: zero-code tests with it installed
+    beside otelstream's own distro. Installed once (``pip --target``, no dependencies)."""
+    from importlib.metadata import version
+
+    release = version("opentelemetry-instrumentation")
+    target = cache_dir() / f"opentelemetry-distro-{release}"
+    with file_lock(cache_dir() / "opentelemetry-distro.lock"):
+        if not (target / "opentelemetry" / "distro").is_dir():
+            started = time.monotonic()
+            pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]
+            subprocess.run(
+                [*pip, "--target", str(target), f"opentelemetry-distro=={release}"],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+            TIMINGS[f"install opentelemetry-distro=={release}"] = time.monotonic() - started
+    return target
+
+
 # --- processes ---------------------------------------------------------------------------------
 def free_port() -> int:
     """A TCP port that nobody listens on right now (bound on all interfaces to be sure)."""

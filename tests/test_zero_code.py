@@ -13,12 +13,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import cache_dir, file_lock
+from backends import ensure_opentelemetry_distro
 from otlp_receiver import OtlpReceiver
 
 BIN = Path(sys.executable).parent
@@ -288,27 +287,10 @@ def test_a_configured_endpoint_wins(tmp_path: Path) -> None:
     assert len(other) == 1 and "does not accept OTLP metrics (HTTP 404)" in other[0], other
 
 
-def opentelemetry_distro() -> Path:
-    """A directory holding ``opentelemetry-distro`` (the release matching the installed
-    ``opentelemetry-instrumentation``), for ``PYTHONPATH``; installed once, cached."""
-    release = version("opentelemetry-instrumentation")
-    target = cache_dir() / f"opentelemetry-distro-{release}"
-    with file_lock(cache_dir() / "opentelemetry-distro.lock"):
-        if not (target / "opentelemetry" / "distro").is_dir():
-            pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]
-            subprocess.run(
-                [*pip, "--target", str(target), f"opentelemetry-distro=={release}"],
-                check=True,
-                capture_output=True,
-                timeout=300,
-            )
-    return target
-
-
 def test_with_opentelemetry_distro_installed_too(tmp_path: Path) -> None:
     """With ``opentelemetry-distro`` installed as well (found first here), its distro and
     configurator win, and otelstream says how to choose its own; chosen, they work."""
-    distro = str(opentelemetry_distro())
+    distro = str(ensure_opentelemetry_distro())
     explicit = {"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none"}
     proc, _, other = launch(tmp_path / "theirs", PYTHONPATH=distro, **explicit)
     [told] = [line for line in other if line.startswith("otelstream:")]
