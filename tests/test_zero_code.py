@@ -199,14 +199,14 @@ def test_disabled_instrumentation_records_nothing(tmp_path: Path, disabled: str)
 
 # --- no configuration: otelstream's distro and configurator -------------------------------------
 def launch(
-    tmp_path: Path, *, instrumented: bool = True, **extra_env: str
+    tmp_path: Path, *, instrumented: bool = True, app_source: str = APP, **extra_env: str
 ) -> tuple[subprocess.CompletedProcess[str], float, list[str]]:
     """Run the app (under ``opentelemetry-instrument`` or not) with no ``OTEL_*`` setting but
     ``extra_env``, its state directory in ``tmp_path``; the process, its wall time and its
     stderr lines other than the app's own report."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     app = tmp_path / "app.py"
-    app.write_text(APP)
+    app.write_text(app_source)
     env = {
         k: v
         for k, v in os.environ.items()
@@ -285,6 +285,26 @@ def test_a_configured_endpoint_wins(tmp_path: Path) -> None:
     assert names.count("invoke_workflow LangGraph") == 2 and "app-control" in names, names
     assert not (tmp_path / "state").exists()
     assert len(other) == 1 and "does not accept OTLP metrics (HTTP 404)" in other[0], other
+
+
+def test_logs_follow_otel_logs_exporter(tmp_path: Path) -> None:
+    """otelstream's configurator sets up logs with the SDK's own components, as
+    ``OTEL_LOGS_EXPORTER`` says."""
+    app = "import logging\nlogging.getLogger('zc-app').warning('a log record for OTLP')\n"
+    proc, _, _ = launch(
+        tmp_path,
+        app_source=app,
+        OTEL_LOGS_EXPORTER="console",
+        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_SERVICE_NAME="zc-logs",
+    )
+    record = json.loads(proc.stdout)
+    assert record["body"] == "a log record for OTLP"
+    assert record["resource"]["attributes"]["service.name"] == "zc-logs"
+    assert "telemetry.auto.version" in record["resource"]["attributes"]
+    assert not (tmp_path / "state").exists()
 
 
 def test_with_opentelemetry_distro_installed_too(tmp_path: Path) -> None:

@@ -59,11 +59,11 @@ class OtelStreamConfigurator(_OTelSDKConfigurator):
         attributes = {"telemetry.auto.version": version} if version else {}
         try:
             logs = _log_exporter_names()  # checked too before anything is set up
-            configure_providers(resource_attributes=attributes)
+            setup = configure_providers(resource_attributes=attributes)
         except ConfigurationError as exc:
             _logger.error("otelstream: %s. OpenTelemetry is not set up: nothing is exported.", exc)
             return
-        if logs:
+        if logs and setup.traces != "disabled":
             _set_logger_provider(logs, attributes)
 
 

@@ -73,8 +73,7 @@ def _root_run(runs: list[RecordedSpan]) -> list[RecordedSpan]:
     root = max(roots, key=lambda s: (s.end_ns, s.attributes.get(sc.LC_START_SEQ, 0)))
     children: dict[str, list[RecordedSpan]] = {}
     for s in runs:
-        if s.trace_id == root.trace_id:
-            children.setdefault(s.parent_span_id, []).append(s)
+        children.setdefault(s.parent_span_id, []).append(s)
     subtree, todo = [], [root]
     while todo:
         span = todo.pop()
