@@ -394,7 +394,8 @@ def test_large_payloads_arrive_over_grpc(phoenix: Phoenix) -> None:
     all arrive over gRPC with otelstream's default batch settings: with the SDK's batch of 512
     spans they would exceed gRPC's 4 MiB message limit and the whole batch would be lost."""
     project = new_project("large-grpc")
-    env = export_env("grpc", phoenix.grpc_endpoint, project, OTEL_EXPORTER_OTLP_TIMEOUT="3")
+    # 10 s: on a busy box (tests run in parallel) Phoenix may take seconds per 1 MB batch
+    env = export_env("grpc", phoenix.grpc_endpoint, project, OTEL_EXPORTER_OTLP_TIMEOUT="10")
     with traced(env) as app:
         graph = CASES["linear"].build()
         for _ in range(60):

@@ -28,6 +28,7 @@ APP = textwrap.dedent(
     import asyncio
     import json
     import sys
+    import time
     from typing import TypedDict
 
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -76,6 +77,7 @@ APP = textwrap.dedent(
                 "async": async_result,
                 "instrumented": OtelStreamInstrumentor().is_instrumented_by_opentelemetry,
                 "tracer_provider": type(trace.get_tracer_provider()).__name__,
+                "finished_at": time.time(),  # the app's last statement: exit starts here
             }
         ),
         file=sys.stderr,
@@ -202,8 +204,9 @@ def launch(
     tmp_path: Path, *, instrumented: bool = True, app_source: str = APP, **extra_env: str
 ) -> tuple[subprocess.CompletedProcess[str], float, list[str]]:
     """Run the app (under ``opentelemetry-instrument`` or not) with no ``OTEL_*`` setting but
-    ``extra_env``, its state directory in ``tmp_path``; the process, its wall time and its
-    stderr lines other than the app's own report."""
+    ``extra_env``, its state directory in ``tmp_path``; the process, the seconds it took to
+    exit after the app's last statement (``APP``'s report; else 0), and its stderr lines other
+    than the app's own report."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     app = tmp_path / "app.py"
     app.write_text(app_source)
@@ -214,7 +217,6 @@ def launch(
     }
     env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"), **extra_env)
     command = [str(INSTRUMENT)] if instrumented else []
-    started = time.monotonic()
     proc = subprocess.run(
         [*command, sys.executable, str(app)],
         cwd=tmp_path,
@@ -223,10 +225,12 @@ def launch(
         text=True,
         timeout=60,
     )
-    seconds = time.monotonic() - started
+    exited_at = time.time()
     assert proc.returncode == 0, proc.stderr[-4000:]
+    report = [ln for ln in proc.stderr.splitlines() if ln.startswith("APP-RESULT ")]
+    finished_at = json.loads(report[0].removeprefix("APP-RESULT "))["finished_at"] if report else 0
     other = [ln for ln in proc.stderr.splitlines() if ln.strip() and "APP-RESULT" not in ln]
-    return proc, seconds, other
+    return proc, exited_at - finished_at if report else 0.0, other
 
 
 def file_spans(path: Path) -> tuple[list[str], int]:
@@ -244,23 +248,20 @@ def file_spans(path: Path) -> tuple[list[str], int]:
 def test_no_configuration_writes_the_file_cleanly_and_exits_at_once(tmp_path: Path) -> None:
     """With nothing configured, ``opentelemetry-instrument python app.py`` writes traces and
     metrics to otelstream's OTLP/JSON file: no error, and the process exits within a second of
-    the uninstrumented run (not after 8 to 12 s of retries against ``localhost:4317``). On a
-    box so busy that the plain run takes more than 2 s, the allowance grows with it (half the
-    plain run's time): CPU contention slows both runs alike, retries do not."""
-    plain, instrumented = [], []
-    for attempt in range(2):  # alternated, the fastest of each: load on the box hits both
-        plain.append(launch(tmp_path / f"plain-{attempt}", instrumented=False)[1])
-        proc, seconds, other = launch(tmp_path / f"zero-code-{attempt}")
-        instrumented.append(seconds)
-        path = tmp_path / f"zero-code-{attempt}" / "state" / "otelstream" / "otlp.jsonl"
-        assert other == [
-            f"otelstream: no OTLP endpoint configured; writing traces and metrics to {path} "
-            "(OTLP/JSON). Set OTEL_EXPORTER_OTLP_ENDPOINT to export, OTELSTREAM_FILE to move it."
-        ], proc.stderr
-        names, metric_lines = file_spans(path)
-        assert names.count("invoke_workflow LangGraph") == 2 and "app-control" in names, names
-        assert metric_lines >= 1
-    assert min(instrumented) - min(plain) < max(1.0, min(plain) / 2), (plain, instrumented)
+    the uninstrumented run's exit (it took 8 to 12 s, retrying ``localhost:4317``). What is
+    timed is the exit: from the app's last statement to the end of the process, where the SDK
+    flushes and shuts down; start-up time (imports) varies too much on a busy box to compare."""
+    plain = launch(tmp_path / "plain", instrumented=False)[1]
+    proc, exit_seconds, other = launch(tmp_path / "zero-code")
+    path = tmp_path / "zero-code" / "state" / "otelstream" / "otlp.jsonl"
+    assert other == [
+        f"otelstream: no OTLP endpoint configured; writing traces and metrics to {path} "
+        "(OTLP/JSON). Set OTEL_EXPORTER_OTLP_ENDPOINT to export, OTELSTREAM_FILE to move it."
+    ], proc.stderr
+    names, metric_lines = file_spans(path)
+    assert names.count("invoke_workflow LangGraph") == 2 and "app-control" in names, names
+    assert metric_lines >= 1
+    assert exit_seconds < plain + 1.0, (plain, exit_seconds)
 
 
 def test_bad_setting_is_one_line_and_the_app_still_runs(tmp_path: Path) -> None:
