@@ -591,6 +591,12 @@ def _uses(item: pytest.Item, fixture: str) -> bool:
     return fixture in getattr(item, "fixturenames", ())
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use Phoenix last (a stable sort): the rest of their files run while
+    Phoenix, launched at the first test of those files, boots."""
+    items.sort(key=lambda item: _uses(item, "phoenix"))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Note the test files whose tests use Phoenix or rotel (see ``pytest_runtest_setup``)."""
     users = {item.path.name for item in session.items if _uses(item, "phoenix")}
