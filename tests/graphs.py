@@ -432,6 +432,16 @@ class Case:
     is_async: bool = False
     raises: type[BaseException] | None = None
     tags: list[str] = field(default_factory=list)
+    graph: bool = True
+    """A LangGraph graph (with a ``debug`` stream), or an LCEL chain (``events`` only)."""
+    parallel: bool = False
+    """Runs in parallel branches: its streams are compared run by run, not in global order."""
+    before: Callable[[Any, dict[str, Any]], None] | None = None
+    """Called with the fresh graph and the config before the run (to reach an interrupt)."""
+    start: Callable[[Any, Any, dict[str, Any]], None] | None = None
+    """How a subscribed run is started instead of ``invoke``/``stream`` (e.g. in a batch)."""
+    native_bug: str | None = None
+    """Why the installed LangGraph's own streams cannot serve as the reference (skipped)."""
 
     def config(self, thread_id: str = "t-1") -> dict[str, Any]:
         configurable = {"thread_id": thread_id} if self.needs_thread else {}
@@ -441,7 +451,7 @@ class Case:
 CORPUS: list[Case] = [
     Case("linear", linear, {"count": 1, "log": []}),
     Case("loop", loop, {"count": 0, "log": []}),
-    Case("fanout", fanout, {"items": ["x", "y", "z"], "results": []}),
+    Case("fanout", fanout, {"items": ["x", "y", "z"], "results": []}, parallel=True),
     Case("subgraph", subgraph, {"count": 0, "log": []}),
     Case("agent", agent, {"messages": [HumanMessage("add 1+2 and 3+4", id="h1")]}, True),
     Case("tool_error", tool_error, {"messages": [HumanMessage("1/0?", id="h1")]}),

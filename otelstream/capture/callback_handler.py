@@ -26,7 +26,7 @@ from otelstream import semconv as sc
 from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo, Sink
 
-_MAX_PENDING_GRAPH_RUNS = 10_000
+_MAX_PENDING_RUNS = 10_000
 
 
 def _discard(event: LifecycleEvent) -> None:
@@ -70,6 +70,8 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         self._runs: dict[UUID, RunInfo] = {}
         # Graph runs announced by the Pregel hook, claimed by their on_chain_start.
         self._graph_runs: dict[UUID, tuple[str, str | None]] = {}
+        # Inputs of followed streamed roots (the runnable hook), claimed likewise.
+        self._root_inputs: dict[UUID, Any] = {}
 
     # Handlers are copied along with configs; one instance must survive the copies.
     def __copy__(self) -> OtelStreamCallbackHandler:
@@ -83,6 +85,7 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         self._sink = _discard
         self._runs.clear()
         self._graph_runs.clear()
+        self._root_inputs.clear()
 
     # -- for the other hooks of the capture stage ------------------------------------------
     def run(self, run_id: UUID) -> RunInfo | None:
@@ -92,9 +95,17 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
     def register_graph_run(self, run_id: UUID, operation: str, stream_mode: str | None) -> None:
         """Mark the run about to start as a graph run (``invoke_workflow``/``invoke_agent``)."""
         graph_runs = self._graph_runs
-        if len(graph_runs) >= _MAX_PENDING_GRAPH_RUNS:  # streams created but never iterated
+        if len(graph_runs) >= _MAX_PENDING_RUNS:  # streams created but never iterated
             graph_runs.pop(next(iter(graph_runs)), None)
         graph_runs[run_id] = (operation, stream_mode)
+
+    def announce_root_input(self, run_id: UUID, value: Any) -> None:
+        """The input of the streamed root run about to start, which LangChain reports only as
+        a placeholder (``astream_events`` reports the caller's input instead)."""
+        root_inputs = self._root_inputs
+        if len(root_inputs) >= _MAX_PENDING_RUNS:  # announced, never started
+            root_inputs.pop(next(iter(root_inputs)), None)
+        root_inputs[run_id] = value
 
     def start_tap(self, run_id: UUID) -> RunInfo | None:
         """The run whose output stream is about to be tapped (once per run), if followed."""
@@ -178,6 +189,9 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kw: Any
     ) -> None:
         try:
+            metadata = kw.get("metadata")
+            if metadata:  # LangGraph's ``messages`` handler adds "tags" to this very dict
+                kw["metadata"] = {**metadata}
             run = self._start("chat_model", serialized, kw)
             if run is not None:
                 inputs = {"messages": messages}
@@ -267,6 +281,8 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
             graph = self._graph_runs.pop(run.run_id, None)
             if graph is not None:
                 run.graph_operation, run.graph_stream_mode = graph
+            if self._root_inputs and run.parent is None:
+                inputs = self._root_inputs.pop(run.run_id, inputs)
             # As astream_events: a placeholder input means "not known yet".
             if _is_placeholder(inputs):
                 event = f"on_{run.run_type}_start"

@@ -162,7 +162,7 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
         else:
             end_data["input"] = {}
         node = lifecycle.is_node_run(base["metadata"], base["tags"])
-        if formats.reports_node_chunk(node, streamed):  # as the live stream reports it
+        if formats.reports_node_chunk(node, streamed, base["name"], base["metadata"]):
             chunk_data = formats.node_chunk_data(end_data)
             yield end - 0.5, {"event": formats.NODE_CHUNK_EVENT, "data": chunk_data, **base}
         if span is root:
@@ -182,4 +182,6 @@ def _debug(spans: list[RecordedSpan], subgraphs: bool) -> Iterator[tuple[int, An
             for seq, item in zip(seqs, items, strict=False):
                 namespace, chunk = tuple(item[0]), item[1]
                 if formats.shows_debug(namespace, subgraphs):
-                    yield seq, formats.debug_item(namespace, chunk, subgraphs)
+                    item = formats.debug_item(namespace, chunk, subgraphs)
+                    if not formats.hides_failed_task(item, subgraphs, subgraphs):
+                        yield seq, item
