@@ -9,6 +9,7 @@ LangGraph are imported only in ``_instrument``: importing otelstream does not ne
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Collection
 from importlib.metadata import PackageNotFoundError, version
@@ -85,13 +86,6 @@ def _feed(consumer: Callable[[LifecycleEvent], None], ev: LifecycleEvent, name: 
         report_failure(name, exc)
 
 
-_TRANSFORM_STREAMS = (
-    ("_transform_stream_with_config", False),
-    ("_atransform_stream_with_config", True),
-)
-"""The methods through which LangChain streams a chain (the runnable hook)."""
-
-
 class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Hooks LangChain's callback managers (and LangGraph's runtime) to record every run."""
 
@@ -108,7 +102,12 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         from otelstream.capture.callback_handler import OtelStreamCallbackHandler
         from otelstream.capture.manager_hook import CallbackManagerHook
-        from otelstream.capture.runnable_hook import TransformStreamHook
+        from otelstream.capture.runnable_hook import (
+            ROOT_STREAMS,
+            TRANSFORM_STREAMS,
+            RootStreamHook,
+            TransformStreamHook,
+        )
         from otelstream.capture.stream_tap import StreamTap
         from otelstream.spans.metrics import Metrics
         from otelstream.spans.span_manager import SpanManager
@@ -132,9 +131,13 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             "BaseCallbackManager.__init__",
             CallbackManagerHook(handler, tap, settings.capture_tokens),
         )
-        for method, is_async in _TRANSFORM_STREAMS:
-            hook = TransformStreamHook(handler, tap, hub, is_async)
-            wrap_function_wrapper("langchain_core.runnables.base", f"Runnable.{method}", hook)
+        for hook_type, methods in (
+            (TransformStreamHook, TRANSFORM_STREAMS),
+            (RootStreamHook, ROOT_STREAMS),
+        ):
+            for module, cls, method, is_async in methods:
+                hook = hook_type(handler, tap, hub, is_async)
+                wrap_function_wrapper(module, f"{cls}.{method}", hook)
         if _langgraph_supported():
             from otelstream.capture.graph_hook import PregelStreamHook
             from otelstream.capture.loop_tap import LoopHook
@@ -151,11 +154,12 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from langchain_core.callbacks.base import BaseCallbackManager
-        from langchain_core.runnables.base import Runnable
+
+        from otelstream.capture.runnable_hook import ROOT_STREAMS, TRANSFORM_STREAMS
 
         unwrap(BaseCallbackManager, "__init__")
-        for method, _ in _TRANSFORM_STREAMS:
-            unwrap(Runnable, method)
+        for module, cls, method, _ in (*TRANSFORM_STREAMS, *ROOT_STREAMS):
+            unwrap(getattr(importlib.import_module(module), cls), method)
         if self._langgraph_hooked:
             from langgraph.pregel import Pregel
             from langgraph.pregel._loop import PregelLoop

@@ -442,6 +442,9 @@ class Case:
     """How a subscribed run is started instead of ``invoke``/``stream`` (e.g. in a batch)."""
     native_bug: str | None = None
     """Why the installed LangGraph's own streams cannot serve as the reference (skipped)."""
+    known_difference: str | None = None
+    """How a subscription's ``events`` are known to differ from ``astream_events``'s (the
+    parity test expects that difference, strictly)."""
 
     def config(self, thread_id: str = "t-1") -> dict[str, Any]:
         configurable = {"thread_id": thread_id} if self.needs_thread else {}

@@ -1,6 +1,8 @@
-"""More shapes users build, beside the graphs of ``graphs.py``: LCEL chains outside any graph,
-the functional API, the prebuilt agent, ``Command``, ``Send`` to subgraphs, nested subgraphs,
-interrupt and resume, retries, fallbacks, batches and streaming inside nodes.
+"""More shapes users build, beside the graphs of ``graphs.py``: LCEL chains outside any graph
+(``chains.py``), the functional API, the prebuilt agent (parallel tool calls, a failing
+tool), tools returning ``Command``, ``Command(goto=...)``, ``Send`` map-reduce to subgraphs
+and to models, nested subgraphs, a subgraph a node invokes itself, interrupt and resume (in a
+subgraph too), retries, batches and chains streamed inside nodes.
 
 Each is a ``Case`` like the corpus's; only chat models are fake.
 """
@@ -10,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import operator
 import warnings
-from collections.abc import AsyncIterator, Iterator
 from importlib.metadata import version
 from typing import Annotated, Any
 
-from graphs import Case, Counter, FakeChatModel, TextState, add, answer, ask_tool
+from chains import CHAINS, answering
+from graphs import Case, Counter, FakeChatModel, TextState, add, answer, ask_tool, divide
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnableGenerator, RunnableLambda, RunnableParallel
 from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.func import entrypoint, task
@@ -27,65 +26,6 @@ from langgraph.prebuilt import ToolNode, create_react_agent
 from langgraph.types import Command, RetryPolicy, Send, interrupt
 from packaging.version import Version
 from typing_extensions import TypedDict
-
-
-def _prompt() -> Any:
-    return ChatPromptTemplate.from_messages([("human", "Q: {question}")])
-
-
-# --- LCEL chains, outside any graph -------------------------------------------------------------
-def lcel_chain() -> Any:
-    return _prompt() | FakeChatModel(responses=[answer("forty two")]) | StrOutputParser()
-
-
-def lcel_parallel() -> Any:
-    """A ``RunnableParallel`` inside a chain: the answer and the question side by side."""
-    answer_chain = _prompt() | FakeChatModel(responses=[answer("blue sky")]) | StrOutputParser()
-    both = RunnableParallel(answer=answer_chain, question=RunnableLambda(lambda d: d["question"]))
-    return both | RunnableLambda(lambda d: f"{d['question']} -> {d['answer']}", name="format")
-
-
-def lcel_generator() -> Any:
-    """A chain ending in an async generator that transforms the streamed tokens."""
-
-    async def shout(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
-        async for chunk in chunks:
-            yield chunk.upper()
-
-    model = FakeChatModel(responses=[answer("quiet words here")])
-    return _prompt() | model | StrOutputParser() | RunnableGenerator(shout, name="shout")
-
-
-def lcel_sync_generator() -> Any:
-    """A generator step (sync, with its async twin) between the model and a lambda."""
-
-    def words(chunks: Iterator[Any]) -> Iterator[str]:
-        for chunk in chunks:
-            yield from str(chunk.content).split()
-
-    async def awords(chunks: AsyncIterator[Any]) -> AsyncIterator[str]:
-        async for chunk in chunks:
-            for word in str(chunk.content).split():
-                yield word
-
-    model = FakeChatModel(responses=[answer("one two three")])
-    split = RunnableGenerator(words, awords, name="words")
-    return _prompt() | model | split | RunnableLambda(str.title)
-
-
-class ModelDown(RuntimeError):
-    pass
-
-
-def lcel_fallbacks() -> Any:
-    """A model whose provider is down, with a fallback model, inside a chain."""
-
-    def down(_: Any) -> Any:
-        raise ModelDown("primary model unavailable")
-
-    primary = RunnableLambda(down, name="primary")
-    backup = FakeChatModel(responses=[answer("from the backup")], model_name="backup-model")
-    return _prompt() | primary.with_fallbacks([backup]) | StrOutputParser()
 
 
 # --- the functional API -------------------------------------------------------------------------
@@ -315,7 +255,7 @@ def approval() -> Any:
 
 
 def interrupt_first(graph: Any, config: dict[str, Any]) -> None:
-    """Run ``approval`` up to its interrupt, so the compared run resumes it."""
+    """Run the graph up to its interrupt, so the compared run resumes it."""
     graph.invoke({"question": "q", "answer": ""}, config)
 
 
@@ -342,12 +282,116 @@ def retried() -> Any:
 
 def streaming_node() -> Any:
     """An async node that streams a chain itself and returns the joined text."""
-    pipeline = _prompt() | FakeChatModel(responses=[answer("streamed inside")]) | StrOutputParser()
+    pipeline = answering("streamed inside")
 
     async def respond(s: TextState) -> dict[str, Any]:
         parts = [part async for part in pipeline.astream({"question": s["question"]})]
         await asyncio.sleep(0)
         return {"answer": "".join(parts)}
+
+    g = StateGraph(TextState)
+    g.add_node("respond", respond)
+    g.add_edge(START, "respond")
+    g.add_edge("respond", END)
+    return g.compile()
+
+
+def failing_tool_agent() -> Any:
+    """The prebuilt agent whose tool raises, and its ``ToolNode`` re-raises."""
+    model = FakeChatModel(responses=[ask_tool("divide", "call_div", a=1, b=0), answer("no")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return create_react_agent(model, ToolNode([divide], handle_tool_errors=False))
+
+
+class Topics(TypedDict):
+    topics: list[str]
+    notes: Annotated[list[str], operator.add]
+
+
+def send_models() -> Any:
+    """``Send`` one task per topic, each calling a chat model (tokens of parallel calls)."""
+
+    def plan(s: Topics) -> dict[str, Any]:
+        return {}
+
+    def fan_out(s: Topics) -> list[Send]:
+        return [Send("note", {"topics": [t], "notes": []}) for t in s["topics"]]
+
+    def note(s: Topics) -> dict[str, Any]:
+        model = FakeChatModel(responses=[answer(f"about {s['topics'][0]} things")])
+        return {"notes": [str(model.invoke(s["topics"][0]).content)]}
+
+    g = StateGraph(Topics)
+    g.add_node("plan", plan)
+    g.add_node("note", note)
+    g.add_edge(START, "plan")
+    g.add_conditional_edges("plan", fan_out, ["note"])
+    g.add_edge("note", END)
+    return g.compile()
+
+
+def _counter_subgraph() -> Any:
+    sub = StateGraph(Counter)
+    sub.add_node("inner", lambda s: {"count": s["count"] + 1, "log": ["inner"]})
+    sub.add_edge(START, "inner")
+    sub.add_edge("inner", END)
+    return sub.compile(name="called")
+
+
+def invoked_subgraph() -> Any:
+    """A node that invokes a subgraph itself (different state: it maps in and out)."""
+    called = _counter_subgraph()
+
+    def outer(s: Counter) -> dict[str, Any]:
+        result = called.invoke({"count": s["count"], "log": []})
+        return {"count": result["count"], "log": ["outer"]}
+
+    g = StateGraph(Counter)
+    g.add_node("outer", outer)
+    g.add_edge(START, "outer")
+    g.add_edge("outer", END)
+    return g.compile()
+
+
+def invoked_subgraph_async() -> Any:
+    """An async node that awaits a subgraph itself."""
+    called = _counter_subgraph()
+
+    async def outer(s: Counter) -> dict[str, Any]:
+        result = await called.ainvoke({"count": s["count"], "log": []})
+        return {"count": result["count"], "log": ["outer"]}
+
+    g = StateGraph(Counter)
+    g.add_node("outer", outer)
+    g.add_edge(START, "outer")
+    g.add_edge("outer", END)
+    return g.compile()
+
+
+def subgraph_approval() -> Any:
+    """An ``interrupt`` inside a subgraph; the compared run resumes it."""
+
+    def ask(s: TextState) -> dict[str, Any]:
+        return {"answer": str(interrupt("ok?"))}
+
+    sub = StateGraph(TextState)
+    sub.add_node("ask", ask)
+    sub.add_edge(START, "ask")
+    sub.add_edge("ask", END)
+    g = StateGraph(TextState)
+    g.add_node("sub", sub.compile(name="asker"))
+    g.add_edge(START, "sub")
+    g.add_edge("sub", END)
+    return g.compile(checkpointer=InMemorySaver())
+
+
+def streaming_node_sync() -> Any:
+    """A sync node that streams a chain itself."""
+    pipeline = answering("streamed in sync")
+
+    def respond(s: TextState) -> dict[str, Any]:
+        return {"answer": "".join(pipeline.stream({"question": s["question"]}))}
 
     g = StateGraph(TextState)
     g.add_node("respond", respond)
@@ -370,13 +414,15 @@ _SYNC_TASKS_BUG = (
     else None
 )
 
+_TEXT = {"question": "q", "answer": ""}
+_NODE_INVOKES_SYNC = (
+    "a graph invoked synchronously reports the node outputs of a subgraph that one of its "
+    "nodes invokes itself, which astream_events does not stream (it streams those of a "
+    "subgraph added as a node): at run time the two cannot be told apart"
+)
+
 SHAPES: list[Case] = [
-    Case("lcel_chain", lcel_chain, _Q, graph=False),
-    Case("lcel_chain_async", lcel_chain, _Q, graph=False, is_async=True),
-    Case("lcel_parallel", lcel_parallel, _Q, graph=False, parallel=True),
-    Case("lcel_generator", lcel_generator, _Q, graph=False, is_async=True),
-    Case("lcel_sync_generator", lcel_sync_generator, _Q, graph=False),
-    Case("lcel_fallbacks", lcel_fallbacks, _Q, graph=False),
+    *CHAINS,
     Case("functional", functional, 3, True, parallel=True, native_bug=_SYNC_TASKS_BUG),
     Case("functional_async", functional_async, "the sea", is_async=True, parallel=True),
     Case(
@@ -386,12 +432,29 @@ SHAPES: list[Case] = [
         True,
         parallel=True,
     ),
+    Case(
+        "failing_tool_agent",
+        failing_tool_agent,
+        {"messages": [HumanMessage("1/0", id="h1")]},
+        raises=ZeroDivisionError,
+    ),
     Case("tool_command", tool_command, {"messages": [HumanMessage("remember", id="h1")]}),
     Case("command_goto", command_goto, {"count": 1, "log": []}),
     Case("send_subgraphs", send_subgraphs, {"topics": ["a", "b"], "drafts": []}, parallel=True),
+    Case("send_models", send_models, {"topics": ["x", "y", "z"], "notes": []}, parallel=True),
     Case("nested_subgraphs", nested_subgraphs, {"question": "deep", "answer": ""}),
+    Case(
+        "invoked_subgraph",
+        invoked_subgraph,
+        {"count": 0, "log": []},
+        known_difference=_NODE_INVOKES_SYNC,
+    ),
+    Case("invoked_subgraph_async", invoked_subgraph_async, {"count": 0, "log": []}, is_async=True),
     Case("resume", approval, Command(resume="approved"), True, before=interrupt_first),
+    Case("resume_subgraph", subgraph_approval, Command(resume="yes"), True, before=interrupt_first),
+    Case("interrupt_subgraph", subgraph_approval, _TEXT, True),
     Case("retried", retried, {"count": 0, "log": []}),
-    Case("streaming_node", streaming_node, {"question": "q", "answer": ""}, is_async=True),
+    Case("streaming_node", streaming_node, _TEXT, is_async=True),
+    Case("streaming_node_sync", streaming_node_sync, _TEXT),
     Case("batch", command_goto, {"count": 7, "log": []}, start=batched),
 ]

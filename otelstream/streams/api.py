@@ -113,6 +113,7 @@ async def astream_events(
         modes=(EVENTS,),
         max_buffer=max_buffer,
         root_chunks_from_loop=False,
+        root_input=input,
     )
 
     async def consume() -> None:

@@ -7,9 +7,9 @@ that a live stream and a replay of its trace cannot drift apart:
 * which lifecycle events v2 reports at all (no error events but ``on_tool_error``, no
   ``StreamWriter`` writes);
 * the root run's first event always carries its input, and its end event none;
-* a node task (or a functional API task) that did not stream reports its output as its one
-  ``on_chain_stream`` chunk, right before its end (LangGraph streams a task's output only
-  when the graph is streamed asynchronously, as ``astream_events`` does);
+* in a run started synchronously, a node task (or a functional API task) reports its output
+  as its one ``on_chain_stream`` chunk, right before its end (LangGraph streams a task's
+  output only when the graph is streamed asynchronously, as ``astream_events`` does);
 * ``debug`` items are bare chunks, or ``(namespace, chunk)`` pairs with ``subgraphs``, and
   subgraph chunks are left out without it; a failed task's ``task_result`` only where the
   installed LangGraph yields it.
@@ -80,10 +80,15 @@ def is_functional_task(name: str, metadata: Any) -> bool:
     )
 
 
-def reports_node_chunk(is_node: bool, streamed: bool, name: str, metadata: Any) -> bool:
+def reports_node_chunk(
+    is_node: bool, streamed: bool, name: str, metadata: Any, nodes_stream: bool
+) -> bool:
     """Whether a run's end is preceded by its output as its one ``on_chain_stream`` chunk: a
-    node or functional task whose output was not streamed."""
-    return not streamed and (is_node or is_functional_task(name, metadata))
+    node or functional task whose output was not streamed, in a root run whose nodes do not
+    stream (one started synchronously). When the root runs asynchronously, as under
+    ``astream_events``, LangGraph streams exactly the nodes ``astream_events`` reports (not
+    those of a graph a node invokes synchronously itself)."""
+    return not (nodes_stream or streamed) and (is_node or is_functional_task(name, metadata))
 
 
 def node_chunk_data(end_data: dict[str, Any]) -> dict[str, Any]:

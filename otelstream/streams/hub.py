@@ -97,7 +97,7 @@ class SubscriberHub:
             return
         try:
             if ev.phase == lifecycle.END and formats.reports_node_chunk(
-                run.is_node, run.tapped, run.name, run.metadata
+                run.is_node, run.tapped, run.name, run.metadata, root.runs_async
             ):
                 chunk = LifecycleEvent(
                     lifecycle.STREAM,

@@ -95,8 +95,22 @@ def _load(text: Any) -> Any:
         return text
 
 
+def _is_task(span: RecordedSpan) -> bool:
+    """A node or functional task run (the runs whose output LangGraph may stream)."""
+    a = span.attributes
+    metadata = _load(a.get(sc.LC_RUN_METADATA, "{}"))
+    return lifecycle.is_node_run(metadata, a.get(sc.LC_RUN_TAGS, [])) or (
+        formats.is_functional_task(a.get(sc.LC_RUN_NAME, span.name), metadata)
+    )
+
+
 def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]:
     root = spans[0]
+    # A run whose nodes streamed (it ran asynchronously) recorded their chunks.
+    nodes_stream = any(
+        any(e.name == formats.NODE_CHUNK_EVENT for e in span.events) and _is_task(span)
+        for span in spans
+    )
     for span in spans:
         a = span.attributes
         run_type = a.get(sc.LC_RUN_TYPE, "chain")
@@ -162,7 +176,7 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
         else:
             end_data["input"] = {}
         node = lifecycle.is_node_run(base["metadata"], base["tags"])
-        if formats.reports_node_chunk(node, streamed, base["name"], base["metadata"]):
+        if formats.reports_node_chunk(node, streamed, base["name"], base["metadata"], nodes_stream):
             chunk_data = formats.node_chunk_data(end_data)
             yield end - 0.5, {"event": formats.NODE_CHUNK_EVENT, "data": chunk_data, **base}
         if span is root:
