@@ -386,6 +386,40 @@ def subgraph_approval() -> Any:
     return g.compile(checkpointer=InMemorySaver())
 
 
+def breakpoint_graph() -> Any:
+    """A static breakpoint (``interrupt_before``); the resumed run continues with ``None``."""
+    g = StateGraph(Counter)
+    g.add_node("draft", lambda s: {"log": ["draft"]})
+    g.add_node("send", lambda s: {"log": ["send"]})
+    g.add_edge(START, "draft")
+    g.add_edge("draft", "send")
+    g.add_edge("send", END)
+    return g.compile(checkpointer=InMemorySaver(), interrupt_before=["send"])
+
+
+def to_breakpoint(graph: Any, config: dict[str, Any]) -> None:
+    graph.invoke({"count": 0, "log": []}, config)
+
+
+def send_models_async() -> Any:
+    """``send_models`` with async nodes: the models' tokens interleave on one event loop."""
+
+    def fan_out(s: Topics) -> list[Send]:
+        return [Send("note", {"topics": [t], "notes": []}) for t in s["topics"]]
+
+    async def note(s: Topics) -> dict[str, Any]:
+        model = FakeChatModel(responses=[answer(f"about {s['topics'][0]} things")])
+        return {"notes": [str((await model.ainvoke(s["topics"][0])).content)]}
+
+    g = StateGraph(Topics)
+    g.add_node("plan", lambda s: {})
+    g.add_node("note", note)
+    g.add_edge(START, "plan")
+    g.add_conditional_edges("plan", fan_out, ["note"])
+    g.add_edge("note", END)
+    return g.compile()
+
+
 def streaming_node_sync() -> Any:
     """A sync node that streams a chain itself."""
     pipeline = answering("streamed in sync")
@@ -442,6 +476,13 @@ SHAPES: list[Case] = [
     Case("command_goto", command_goto, {"count": 1, "log": []}),
     Case("send_subgraphs", send_subgraphs, {"topics": ["a", "b"], "drafts": []}, parallel=True),
     Case("send_models", send_models, {"topics": ["x", "y", "z"], "notes": []}, parallel=True),
+    Case(
+        "send_models_async",
+        send_models_async,
+        {"topics": ["x", "y", "z"], "notes": []},
+        is_async=True,
+        parallel=True,
+    ),
     Case("nested_subgraphs", nested_subgraphs, {"question": "deep", "answer": ""}),
     Case(
         "invoked_subgraph",
@@ -453,6 +494,8 @@ SHAPES: list[Case] = [
     Case("resume", approval, Command(resume="approved"), True, before=interrupt_first),
     Case("resume_subgraph", subgraph_approval, Command(resume="yes"), True, before=interrupt_first),
     Case("interrupt_subgraph", subgraph_approval, _TEXT, True),
+    Case("breakpoint", breakpoint_graph, {"count": 0, "log": []}, True),
+    Case("breakpoint_resume", breakpoint_graph, None, True, before=to_breakpoint),
     Case("retried", retried, {"count": 0, "log": []}),
     Case("streaming_node", streaming_node, _TEXT, is_async=True),
     Case("streaming_node_sync", streaming_node_sync, _TEXT),

@@ -215,14 +215,19 @@ def norm_events_by_run(events: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 def norm_debug_unordered(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Debug items of parallel tasks: task ids named by task name and input; task results as a
-    multiset, everything else in order."""
+    multiset, everything else in order within its namespace (parallel subgraphs run their
+    loops side by side)."""
     fixed: dict[str, str] = {}
     for item in items:
         if item["type"] == "task":
             p = item["payload"]
             fixed.setdefault(p["id"], f"<task {p['name']} {canon(p['input'], Wildcard())!r}>")
     ids = Ids("id", fixed)
-    ordered = [norm_debug_item(i, ids) for i in items if i["type"] != "task_result"]
+    ordered: dict[str, list[Any]] = {}
+    for item in items:
+        if item["type"] != "task_result":
+            namespace = repr(canon(item.get("namespace", ()), ids))
+            ordered.setdefault(namespace, []).append(norm_debug_item(item, ids))
     results = [norm_debug_item(i, ids) for i in items if i["type"] == "task_result"]
     return {"ordered": ordered, "task_results": sorted(results, key=repr)}
 
@@ -379,7 +384,10 @@ def start_run(case: Case, runnable: Any, config: dict[str, Any]) -> None:
 
 
 def run_subscribed(
-    case: Case, thread_id: str, modes: tuple[str, ...] = ("events", "debug")
+    case: Case,
+    thread_id: str,
+    modes: tuple[str, ...] = ("events", "debug"),
+    subgraphs: bool = False,
 ) -> tuple[list[Any], list[Any]]:
     """The streams of a subscription to a run another thread starts: by thread id for a graph,
     by run id for a chain."""
@@ -393,7 +401,7 @@ def run_subscribed(
             errors.append(exc)
 
     if case.graph:
-        sub = otelstream.subscribe(thread_id=thread_id, modes=modes)
+        sub = otelstream.subscribe(thread_id=thread_id, modes=modes, subgraphs=subgraphs)
     else:
         config["run_id"] = uuid.uuid4()
         sub = otelstream.subscribe(run_id=config["run_id"], modes=modes)
@@ -453,15 +461,60 @@ def test_subscriber_matches_native(case: Case, exporter: InMemorySpanExporter) -
         compare_debug(case, reference, debug, f"{case.name}: subscribe() debug")
 
 
+def with_namespaces(items: list[Any]) -> list[Any]:
+    """``(namespace, chunk)`` debug items (``subgraphs``) as chunks that carry their namespace."""
+    return [{**chunk, "namespace": namespace} for namespace, chunk in items]
+
+
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("subgraphs", [False, True], ids=["flat", "subgraphs"])
 @pytest.mark.parametrize("case", params(GRAPHS, events=False))
-def test_debug_subscriber_matches_native(case: Case, exporter: InMemorySpanExporter) -> None:
-    """A debug-only subscription: LangGraph's own ``stream_mode="debug"``, models not streamed
-    (a streamed message's id would differ)."""
+def test_debug_subscriber_matches_native(
+    case: Case, subgraphs: bool, exporter: InMemorySpanExporter
+) -> None:
+    """A debug-only subscription: LangGraph's own ``stream_mode="debug"`` (with ``subgraphs``,
+    namespaces and subgraph chunks included), models not streamed (a streamed message's id
+    would differ)."""
     thread_id = f"parity-debug-{case.name}"
-    events, debug = run_subscribed(case, thread_id, modes=("debug",))
+    events, debug = run_subscribed(case, thread_id, modes=("debug",), subgraphs=subgraphs)
     assert events == []
-    compare_debug(case, native_debug(case, thread_id), debug, f"{case.name}: debug subscription")
+    if subgraphs:
+        reference, error = stream_native(case, thread_id, stream_mode="debug", subgraphs=True)
+        check_raised(case, error, "native debug stream")
+        reference, debug = with_namespaces(reference), with_namespaces(debug)
+    else:
+        reference = native_debug(case, thread_id)
+    compare_debug(case, reference, debug, f"{case.name}: debug subscription")
+
+
+FILTERED = [c for c in CASES if c.name in ("agent", "custom_events", "lcel_sequence", "resume")]
+FILTERS = {
+    "types": {"include_types": ["chat_model", "chain"], "exclude_names": ["RunnableSequence"]},
+    "names": {"include_names": ["FakeChatModel", "tools", "respond", "review", "progress"]},
+    "tags": {"include_tags": ["corpus"], "exclude_tags": ["seq:step:1"]},
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("filters", list(FILTERS))
+@pytest.mark.parametrize("case", params(FILTERED))
+def test_astream_events_filters_match_native(
+    case: Case, filters: str, exporter: InMemorySpanExporter
+) -> None:
+    """``include_*``/``exclude_*`` as ``astream_events`` applies them, also when they leave
+    the root out (then the first event it yields carries the caller's input)."""
+    runnable, config = fresh(case, "parity-filters")
+    kwargs = FILTERS[filters]
+    native, error = asyncio.run(
+        acollect(runnable.astream_events(case.input, config, version="v2", **kwargs))
+    )
+    check_raised(case, error, "native astream_events")
+    runnable, config = fresh(case, "parity-filters")
+    ours, error = asyncio.run(
+        acollect(otelstream.astream_events(runnable, case.input, config, **kwargs))
+    )
+    check_raised(case, error, "otelstream.astream_events")
+    compare_events(case, native, ours, f"{case.name}: astream_events({filters} filters)")
 
 
 WITH_MODELS = [c for c in GRAPHS if c.name in ("agent", "react_agent", "nested_subgraphs")]
@@ -493,7 +546,7 @@ def test_stream_with_native_modes_matches_native(
         for item in items:
             *namespace, mode, chunk = item
             if subgraphs and mode == "debug":
-                chunk = {**chunk, "namespace": namespace[0]}
+                chunk = with_namespaces([(namespace[0], chunk)])[0]
             elif subgraphs and mode != "events":
                 chunk = (namespace[0], chunk)
             modes.setdefault(mode, []).append(chunk)

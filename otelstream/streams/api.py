@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from otelstream.streams import formats
 from otelstream.streams.formats import EVENTS, STREAM_MODES
 from otelstream.streams.merge import Merge, split_modes
 from otelstream.streams.subscription import DEFAULT_MAX_BUFFER, Subscription
@@ -113,7 +114,6 @@ async def astream_events(
         modes=(EVENTS,),
         max_buffer=max_buffer,
         root_chunks_from_loop=False,
-        root_input=input,
     )
 
     async def consume() -> None:
@@ -129,9 +129,18 @@ async def astream_events(
 
     task = asyncio.create_task(consume())
     try:
+        first_run = None
         async for _, event in subscription:
-            if root_filter.include_event(event, _root_type(event)):
-                yield event
+            if not root_filter.include_event(event, _root_type(event)):
+                continue
+            # As astream_events: the first event it yields (the root's start, unless the
+            # filters leave that out) carries the caller's input, its run's end event none.
+            if first_run is None:
+                first_run = event["run_id"]
+                event = {**event, "data": formats.first_event_data(event["data"], input)}
+            elif event["run_id"] == first_run and event["event"].endswith("_end"):
+                event = {**event, "data": formats.root_end_data(event["data"])}
+            yield event
         await task  # the run's own exception, as astream_events raises it
     finally:
         subscription.close()

@@ -6,7 +6,8 @@ that a live stream and a replay of its trace cannot drift apart:
 
 * which lifecycle events v2 reports at all (no error events but ``on_tool_error``, no
   ``StreamWriter`` writes);
-* the root run's first event always carries its input, and its end event none;
+* the first event yielded (the root's start) carries the caller's input, and the end event
+  of its run none;
 * in a run started synchronously, a node task (or a functional API task) reports its output
   as its one ``on_chain_stream`` chunk, right before its end (LangGraph streams a task's
   output only when the graph is streamed asynchronously, as ``astream_events`` does);
@@ -54,13 +55,15 @@ def reported(phase: str, event: str) -> bool:
     return event in v2_filters().get(phase, (event,))
 
 
-def root_start_data(inputs: Any) -> dict[str, Any]:
-    """The root run's first event: ``astream_events`` passes the caller's input explicitly."""
-    return {"input": inputs}
+def first_event_data(data: dict[str, Any], inputs: Any) -> dict[str, Any]:
+    """The data of the first event ``astream_events`` yields (the root's start, unless its
+    filters leave that out): it sets the caller's input there (a custom event's data may be
+    no dict: then it is left as it is)."""
+    return {**data, "input": inputs} if isinstance(data, dict) else data
 
 
 def root_end_data(data: dict[str, Any]) -> dict[str, Any]:
-    """The root run's end event: v2 removes its input."""
+    """The end event of the first event's run (the root's): v2 removes its input."""
     return {k: v for k, v in data.items() if k != "input"}
 
 

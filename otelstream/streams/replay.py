@@ -128,7 +128,7 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
             has_input = sc.LC_RUN_INPUT in a
             value_in = _load(a.get(sc.LC_RUN_INPUT))
         if span is root:
-            start_data = formats.root_start_data(value_in)
+            start_data = formats.first_event_data({}, value_in)
         elif run_type == "tool":
             start_data = {"input": value_in or {}}
         else:

@@ -33,7 +33,6 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BUFFER = 10_000
 _END = object()
-_UNKNOWN = object()
 
 
 class Subscription:
@@ -55,7 +54,6 @@ class Subscription:
         root_chunks_from_loop: bool = True,
         wake_root_loop: bool = False,
         concurrent: bool | None = None,
-        root_input: Any = _UNKNOWN,
     ) -> None:
         modes = tuple(modes)
         unknown = set(modes) - STREAM_MODES
@@ -81,9 +79,6 @@ class Subscription:
         self.concurrent = subgraphs if concurrent is None else concurrent
         """Whether the ``debug`` items are those of a concurrent LangGraph stream (as with
         ``subgraphs``); without, an older LangGraph yields no failed task's result."""
-        self._root_input = root_input
-        """The caller's input, reported on the root's first event (``astream_events`` passes
-        it explicitly); else the input the root run started with."""
         self.dropped = 0
         """Items dropped because the buffer was full."""
         self.error: BaseException | None = None
@@ -152,8 +147,7 @@ class Subscription:
         run = ev.run
         if run is self._root:
             if self._first and ev.phase == lifecycle.START:
-                known = self._root_input is not _UNKNOWN
-                event["data"] = formats.root_start_data(self._root_input if known else run.inputs)
+                event["data"] = formats.first_event_data(ev.data, run.inputs)
             elif ev.phase == lifecycle.END and "input" in ev.data:
                 event["data"] = formats.root_end_data(ev.data)
         self._first = False
