@@ -44,16 +44,16 @@ class CallbackManagerHook:
         LangGraph's (``messages`` mode, tool calls) only pass it through; its ``messages``
         handler also adds ``"tags"`` to a chat model's metadata, which the handler must see
         (and copy) before."""
-        first = next(
-            (i for i, h in enumerate(handlers) if type(h).__module__.startswith("langgraph.")),
-            None,
-        )
-        if first is None:
-            return
-        for ours in (self._tap, self._handler):
-            if ours in handlers[first + 1 :]:
-                handlers.remove(ours)
-                handlers.insert(first, ours)
+        tap, handler = self._tap, self._handler
+        for i, other in enumerate(handlers):
+            if other is tap or other is handler:
+                continue
+            if type(other).__module__.startswith("langgraph."):
+                for ours in (tap, handler):
+                    if ours in handlers[i + 1 :]:
+                        handlers.remove(ours)
+                        handlers.insert(i, ours)
+                return
 
     def _attach_tap(self, manager: Any) -> None:
         """Attach the tap last, so a caller's own stream handler keeps tapping first."""
