@@ -10,13 +10,24 @@ Each is a ``Case`` like the corpus's; only chat models are fake.
 from __future__ import annotations
 
 import asyncio
+import functools
 import operator
 import warnings
 from importlib.metadata import version
 from typing import Annotated, Any
 
 from chains import CHAINS, answering
-from graphs import Case, Counter, FakeChatModel, TextState, add, answer, ask_tool, divide
+from graphs import (
+    Case,
+    Counter,
+    FakeChatModel,
+    TextState,
+    add,
+    answer,
+    ask_tool,
+    divide,
+    sequence,
+)
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.checkpoint.memory import InMemorySaver
@@ -174,12 +185,7 @@ def send_subgraphs() -> Any:
     def write(s: Section) -> dict[str, Any]:
         return {"drafts": [f"text on {s['topic']}"]}
 
-    section = StateGraph(Section)
-    section.add_node("outline", outline)
-    section.add_node("write", write)
-    section.add_edge(START, "outline")
-    section.add_edge("outline", "write")
-    section.add_edge("write", END)
+    section = sequence(Section, outline, write, name="section_writer")
 
     def plan(s: Essay) -> dict[str, Any]:
         return {}
@@ -192,7 +198,7 @@ def send_subgraphs() -> Any:
 
     g = StateGraph(Essay)
     g.add_node("plan", plan)
-    g.add_node("section", section.compile(name="section_writer"))
+    g.add_node("section", section)
     g.add_node("reduce", reduce)
     g.add_edge(START, "plan")
     g.add_conditional_edges("plan", fan_out, ["section"])
@@ -208,26 +214,12 @@ def nested_subgraphs() -> Any:
     def deepest(s: TextState) -> dict[str, Any]:
         return {"answer": str(model.invoke(s["question"]).content)}
 
-    level2 = StateGraph(TextState)
-    level2.add_node("deepest", deepest)
-    level2.add_edge(START, "deepest")
-    level2.add_edge("deepest", END)
-
     def middle(s: TextState) -> dict[str, Any]:
         return {"question": s["question"] + "?"}
 
-    level1 = StateGraph(TextState)
-    level1.add_node("middle", middle)
-    level1.add_node("level2", level2.compile(name="level2"))
-    level1.add_edge(START, "middle")
-    level1.add_edge("middle", "level2")
-    level1.add_edge("level2", END)
-
-    g = StateGraph(TextState)
-    g.add_node("level1", level1.compile(name="level1"))
-    g.add_edge(START, "level1")
-    g.add_edge("level1", END)
-    return g.compile()
+    level2 = sequence(TextState, deepest, name="level2")
+    level1 = sequence(TextState, middle, ("level2", level2), name="level1")
+    return sequence(TextState, ("level1", level1))
 
 
 def approval() -> Any:
@@ -243,15 +235,7 @@ def approval() -> Any:
     def publish(s: TextState) -> dict[str, Any]:
         return {"answer": s["answer"].upper()}
 
-    g = StateGraph(TextState)
-    g.add_node("draft", draft)
-    g.add_node("review", review)
-    g.add_node("publish", publish)
-    g.add_edge(START, "draft")
-    g.add_edge("draft", "review")
-    g.add_edge("review", "publish")
-    g.add_edge("publish", END)
-    return g.compile(checkpointer=InMemorySaver())
+    return sequence(TextState, draft, review, publish, checkpointer=InMemorySaver())
 
 
 def interrupt_first(graph: Any, config: dict[str, Any]) -> None:
@@ -289,11 +273,7 @@ def streaming_node() -> Any:
         await asyncio.sleep(0)
         return {"answer": "".join(parts)}
 
-    g = StateGraph(TextState)
-    g.add_node("respond", respond)
-    g.add_edge(START, "respond")
-    g.add_edge("respond", END)
-    return g.compile()
+    return sequence(TextState, respond)
 
 
 def failing_tool_agent() -> Any:
@@ -309,22 +289,25 @@ class Topics(TypedDict):
     notes: Annotated[list[str], operator.add]
 
 
-def send_models() -> Any:
-    """``Send`` one task per topic, each calling a chat model (tokens of parallel calls)."""
-
-    def plan(s: Topics) -> dict[str, Any]:
-        return {}
+def send_models(asynchronous: bool = False) -> Any:
+    """``Send`` one task per topic, each calling a chat model: the tokens of parallel calls
+    (in threads, or with ``asynchronous`` nodes on one event loop)."""
 
     def fan_out(s: Topics) -> list[Send]:
         return [Send("note", {"topics": [t], "notes": []}) for t in s["topics"]]
 
+    def model(s: Topics) -> Any:
+        return FakeChatModel(responses=[answer(f"about {s['topics'][0]} things")])
+
     def note(s: Topics) -> dict[str, Any]:
-        model = FakeChatModel(responses=[answer(f"about {s['topics'][0]} things")])
-        return {"notes": [str(model.invoke(s["topics"][0]).content)]}
+        return {"notes": [str(model(s).invoke(s["topics"][0]).content)]}
+
+    async def anote(s: Topics) -> dict[str, Any]:
+        return {"notes": [str((await model(s).ainvoke(s["topics"][0])).content)]}
 
     g = StateGraph(Topics)
-    g.add_node("plan", plan)
-    g.add_node("note", note)
+    g.add_node("plan", lambda s: {})
+    g.add_node("note", anote if asynchronous else note)
     g.add_edge(START, "plan")
     g.add_conditional_edges("plan", fan_out, ["note"])
     g.add_edge("note", END)
@@ -332,11 +315,8 @@ def send_models() -> Any:
 
 
 def _counter_subgraph() -> Any:
-    sub = StateGraph(Counter)
-    sub.add_node("inner", lambda s: {"count": s["count"] + 1, "log": ["inner"]})
-    sub.add_edge(START, "inner")
-    sub.add_edge("inner", END)
-    return sub.compile(name="called")
+    inner = ("inner", lambda s: {"count": s["count"] + 1, "log": ["inner"]})
+    return sequence(Counter, inner, name="called")
 
 
 def invoked_subgraph() -> Any:
@@ -347,11 +327,7 @@ def invoked_subgraph() -> Any:
         result = called.invoke({"count": s["count"], "log": []})
         return {"count": result["count"], "log": ["outer"]}
 
-    g = StateGraph(Counter)
-    g.add_node("outer", outer)
-    g.add_edge(START, "outer")
-    g.add_edge("outer", END)
-    return g.compile()
+    return sequence(Counter, outer)
 
 
 def invoked_subgraph_async() -> Any:
@@ -362,11 +338,7 @@ def invoked_subgraph_async() -> Any:
         result = await called.ainvoke({"count": s["count"], "log": []})
         return {"count": result["count"], "log": ["outer"]}
 
-    g = StateGraph(Counter)
-    g.add_node("outer", outer)
-    g.add_edge(START, "outer")
-    g.add_edge("outer", END)
-    return g.compile()
+    return sequence(Counter, outer)
 
 
 def subgraph_approval() -> Any:
@@ -375,49 +347,23 @@ def subgraph_approval() -> Any:
     def ask(s: TextState) -> dict[str, Any]:
         return {"answer": str(interrupt("ok?"))}
 
-    sub = StateGraph(TextState)
-    sub.add_node("ask", ask)
-    sub.add_edge(START, "ask")
-    sub.add_edge("ask", END)
-    g = StateGraph(TextState)
-    g.add_node("sub", sub.compile(name="asker"))
-    g.add_edge(START, "sub")
-    g.add_edge("sub", END)
-    return g.compile(checkpointer=InMemorySaver())
+    asker = sequence(TextState, ask, name="asker")
+    return sequence(TextState, ("sub", asker), checkpointer=InMemorySaver())
 
 
 def breakpoint_graph() -> Any:
     """A static breakpoint (``interrupt_before``); the resumed run continues with ``None``."""
-    g = StateGraph(Counter)
-    g.add_node("draft", lambda s: {"log": ["draft"]})
-    g.add_node("send", lambda s: {"log": ["send"]})
-    g.add_edge(START, "draft")
-    g.add_edge("draft", "send")
-    g.add_edge("send", END)
-    return g.compile(checkpointer=InMemorySaver(), interrupt_before=["send"])
+    return sequence(
+        Counter,
+        ("draft", lambda s: {"log": ["draft"]}),
+        ("send", lambda s: {"log": ["send"]}),
+        checkpointer=InMemorySaver(),
+        interrupt_before=["send"],
+    )
 
 
 def to_breakpoint(graph: Any, config: dict[str, Any]) -> None:
     graph.invoke({"count": 0, "log": []}, config)
-
-
-def send_models_async() -> Any:
-    """``send_models`` with async nodes: the models' tokens interleave on one event loop."""
-
-    def fan_out(s: Topics) -> list[Send]:
-        return [Send("note", {"topics": [t], "notes": []}) for t in s["topics"]]
-
-    async def note(s: Topics) -> dict[str, Any]:
-        model = FakeChatModel(responses=[answer(f"about {s['topics'][0]} things")])
-        return {"notes": [str((await model.ainvoke(s["topics"][0])).content)]}
-
-    g = StateGraph(Topics)
-    g.add_node("plan", lambda s: {})
-    g.add_node("note", note)
-    g.add_edge(START, "plan")
-    g.add_conditional_edges("plan", fan_out, ["note"])
-    g.add_edge("note", END)
-    return g.compile()
 
 
 def streaming_node_sync() -> Any:
@@ -427,11 +373,7 @@ def streaming_node_sync() -> Any:
     def respond(s: TextState) -> dict[str, Any]:
         return {"answer": "".join(pipeline.stream({"question": s["question"]}))}
 
-    g = StateGraph(TextState)
-    g.add_node("respond", respond)
-    g.add_edge(START, "respond")
-    g.add_edge("respond", END)
-    return g.compile()
+    return sequence(TextState, respond)
 
 
 def batched(runnable: Any, input: Any, config: dict[str, Any]) -> None:
@@ -478,7 +420,7 @@ SHAPES: list[Case] = [
     Case("send_models", send_models, {"topics": ["x", "y", "z"], "notes": []}, parallel=True),
     Case(
         "send_models_async",
-        send_models_async,
+        functools.partial(send_models, asynchronous=True),
         {"topics": ["x", "y", "z"], "notes": []},
         is_async=True,
         parallel=True,

@@ -362,27 +362,6 @@ def run_otelstream(case: Case, thread_id: str) -> tuple[list[Any], list[Any]]:
     return events, debug
 
 
-def start_run(case: Case, runnable: Any, config: dict[str, Any]) -> None:
-    """Run the case as its users would, with nobody reading its streams: a graph is invoked, a
-    chain streamed (its caller reads its output)."""
-    if case.start is not None:
-        case.start(runnable, case.input, config)
-    elif case.graph and case.is_async:
-        asyncio.run(runnable.ainvoke(case.input, config))
-    elif case.graph:
-        runnable.invoke(case.input, config)
-    elif case.is_async:
-
-        async def consume() -> None:
-            async for _ in runnable.astream(case.input, config):
-                pass
-
-        asyncio.run(consume())
-    else:
-        for _ in runnable.stream(case.input, config):
-            pass
-
-
 def run_subscribed(
     case: Case,
     thread_id: str,
@@ -396,7 +375,7 @@ def run_subscribed(
 
     def target() -> None:
         try:
-            start_run(case, runnable, config)
+            case.run(config, runnable)
         except BaseException as exc:
             errors.append(exc)
 
