@@ -392,19 +392,44 @@ class Case:
     is_async: bool = False
     raises: type[BaseException] | None = None
     tags: list[str] = field(default_factory=list)
+    graph: bool = True
+    """A LangGraph graph (with a ``debug`` stream), or an LCEL chain (``events`` only)."""
+    parallel: bool = False
+    """Runs in parallel branches: its streams are compared run by run, not in global order."""
+    before: Callable[[Any, dict[str, Any]], None] | None = None
+    """Called with the fresh graph and the config before the run (to reach an interrupt)."""
+    start: Callable[[Any, Any, dict[str, Any]], Any] | None = None
+    """How ``run`` starts it instead of ``invoke``/``stream`` (e.g. in a batch)."""
+    native_bug: str | None = None
+    """Why the installed LangGraph's own streams cannot serve as the reference (skipped)."""
+    known_difference: str | None = None
+    """How a subscription's ``events`` are known to differ from ``astream_events``'s (the
+    parity test expects that difference, strictly)."""
 
     def config(self, thread_id: str = "t-1") -> dict[str, Any]:
         configurable = {"thread_id": thread_id} if self.needs_thread else {}
         return {"configurable": configurable, "tags": ["corpus"], "metadata": {"case": self.name}}
 
-    def run(self, config: dict[str, Any] | None = None) -> Any:
-        """Run a freshly built graph (``ainvoke`` for async cases) with ``config``, by default
+    def run(self, config: dict[str, Any] | None = None, runnable: Any = None) -> Any:
+        """Run the case as its users do, nobody reading its streams: a graph is invoked
+        (``ainvoke`` for async cases), a chain streamed (its chunks are returned), or as its
+        ``start`` says. ``runnable`` is a freshly built one by default, ``config``
         ``self.config()``; returns its output."""
-        graph = self.build()
+        runnable = self.build() if runnable is None else runnable
         config = self.config() if config is None else config
+        if self.start is not None:
+            return self.start(runnable, self.input, config)
+        if self.graph:
+            if self.is_async:
+                return asyncio.run(runnable.ainvoke(self.input, config))
+            return runnable.invoke(self.input, config)
         if self.is_async:
-            return asyncio.run(graph.ainvoke(self.input, config))
-        return graph.invoke(self.input, config)
+
+            async def chunks() -> list[Any]:
+                return [chunk async for chunk in runnable.astream(self.input, config)]
+
+            return asyncio.run(chunks())
+        return list(runnable.stream(self.input, config))
 
     def run_to_end(self, config: dict[str, Any] | None = None) -> Any:
         """``run``, returning rather than raising the error the case is meant to raise."""
@@ -419,7 +444,7 @@ class Case:
 CORPUS: list[Case] = [
     Case("linear", linear, {"count": 1, "log": []}),
     Case("loop", loop, {"count": 0, "log": []}),
-    Case("fanout", fanout, {"items": ["x", "y", "z"], "results": []}),
+    Case("fanout", fanout, {"items": ["x", "y", "z"], "results": []}, parallel=True),
     Case("subgraph", subgraph, {"count": 0, "log": []}),
     Case("agent", agent, {"messages": [HumanMessage("add 1+2 and 3+4", id="h1")]}, True),
     Case("tool_error", tool_error, {"messages": [HumanMessage("1/0?", id="h1")]}),

@@ -73,6 +73,7 @@ from otelstream.capture.callback_handler import OtelStreamCallbackHandler
 from otelstream.capture.graph_hook import PregelStreamHook
 from otelstream.capture.loop_tap import LoopHook
 from otelstream.capture.manager_hook import CallbackManagerHook
+from otelstream.capture.runnable_hook import TransformStreamHook
 from otelstream.capture.writer_hook import RuntimeHook
 from otelstream.instrumentor import OtelStreamInstrumentor
 from otelstream.spans import attributes as attributes_module
@@ -423,7 +424,8 @@ PATCHES: dict[str, list[tuple[Any, str]]] = {
         for name in ("_start", "_finish", "_fail", "record_custom_write")
     ],
     "stream-tap": [
-        (OtelStreamCallbackHandler, "start_tap"),
+        (OtelStreamCallbackHandler, "claim_tap"),
+        (OtelStreamCallbackHandler, "release_tap"),
         (OtelStreamCallbackHandler, "emit_chunk"),
     ],
     "graph-hooks": [
@@ -431,6 +433,8 @@ PATCHES: dict[str, list[tuple[Any, str]]] = {
         (LoopHook, "_tap_for"),
         (RuntimeHook, "_record"),
         (CallbackManagerHook, "_attach_tap"),
+        (CallbackManagerHook, "_ahead_of_langgraph"),
+        (TransformStreamHook, "_follow"),
     ],
     "subscription": [(Subscription, name) for name in ("deliver", "on_event", "on_debug")],
     "subscriber-hub": [(SubscriberHub, name) for name in ("on_event", "loop_demand", "matching")],
