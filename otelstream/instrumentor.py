@@ -9,6 +9,7 @@ LangGraph are imported only in ``_instrument``: importing otelstream does not ne
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Collection
 from importlib.metadata import PackageNotFoundError, version
@@ -101,6 +102,12 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         from otelstream.capture.callback_handler import OtelStreamCallbackHandler
         from otelstream.capture.manager_hook import CallbackManagerHook
+        from otelstream.capture.runnable_hook import (
+            ROOT_STREAMS,
+            TRANSFORM_STREAMS,
+            RootStreamHook,
+            TransformStreamHook,
+        )
         from otelstream.capture.stream_tap import StreamTap
         from otelstream.spans.metrics import Metrics
         from otelstream.spans.span_manager import SpanManager
@@ -124,6 +131,13 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             "BaseCallbackManager.__init__",
             CallbackManagerHook(handler, tap, settings.capture_tokens),
         )
+        for hook_type, methods in (
+            (TransformStreamHook, TRANSFORM_STREAMS),
+            (RootStreamHook, ROOT_STREAMS),
+        ):
+            for module, cls, method, is_async in methods:
+                hook = hook_type(handler, tap, hub, is_async)
+                wrap_function_wrapper(module, f"{cls}.{method}", hook)
         if _langgraph_supported():
             from otelstream.capture.graph_hook import PregelStreamHook
             from otelstream.capture.loop_tap import LoopHook
@@ -141,7 +155,11 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         from langchain_core.callbacks.base import BaseCallbackManager
 
+        from otelstream.capture.runnable_hook import ROOT_STREAMS, TRANSFORM_STREAMS
+
         unwrap(BaseCallbackManager, "__init__")
+        for module, cls, method, _ in (*TRANSFORM_STREAMS, *ROOT_STREAMS):
+            unwrap(getattr(importlib.import_module(module), cls), method)
         if self._langgraph_hooked:
             from langgraph.pregel import Pregel
             from langgraph.pregel._loop import PregelLoop

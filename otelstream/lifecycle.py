@@ -56,6 +56,7 @@ class RunInfo:
         "root",
         "run_id",
         "run_type",
+        "runs_async",
         "serialized",
         "tags",
         "tapped",
@@ -98,6 +99,9 @@ class RunInfo:
         """Its output stream is tapped: its ``on_*_stream`` events come from the tap."""
         self.graph_operation: str | None = None  # set for graph runs: invoke_workflow/_agent
         self.graph_stream_mode: str | None = None  # a graph's default stream mode
+        self.runs_async = False
+        """A root run through ``astream`` (a graph's, a chain's), as ``astream_events`` runs
+        it: LangGraph then streams its nodes' outputs to a streaming handler."""
         self.is_node = is_node_run(metadata, tags)  # read per event: computed once
 
     @property

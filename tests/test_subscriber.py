@@ -1,25 +1,29 @@
 """The live subscriber: back-pressure, early exit, fan-out, isolation, async use, arguments,
-mixed stream modes, and token streaming only when someone listens."""
+mixed stream modes, token streaming and chain taps only when someone listens, and a graph's
+own config kept."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import chains
 import pytest
-from graphs import CASES, FakeChatModel, long_loop
+from graphs import CASES, FakeChatModel, long_loop, sequence
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.outputs import ChatGenerationChunk
-from langgraph.graph import START, StateGraph
+from langgraph.errors import GraphRecursionError
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_parity import Ids, canon, norm_events
 from typing_extensions import TypedDict
 
 import otelstream
-from otelstream.semconv import GEN_AI_REQUEST_STREAM
+from otelstream.semconv import GEN_AI_REQUEST_STREAM, LC_RUN_INPUT
 
 LOOP_INPUT = {"count": 0, "log": []}
 
@@ -398,10 +402,7 @@ def handshake_graph(seen: threading.Event, waited: list[bool]) -> Any:
     def answer(state: HandshakeState) -> dict[str, Any]:
         return {"answer": str(model.invoke("question").content)}
 
-    g = StateGraph(HandshakeState)
-    g.add_node("answer", answer)
-    g.add_edge(START, "answer")
-    return g.compile()
+    return sequence(HandshakeState, answer)
 
 
 @pytest.mark.timeout(60)
@@ -441,3 +442,64 @@ def test_tokens_reach_the_caller_while_the_model_streams(
             runner.join()
     assert waited == [True], "the first token reached the consumer only after the step ended"
     assert "".join(tokens) == "one two three"
+
+
+# --- chains outside graphs, and a graph's own config --------------------------------------------
+def stream_events(exporter: InMemorySpanExporter, span_name: str) -> list[str]:
+    """The names of the span events of the one span named ``span_name``."""
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == span_name]
+    return [ev.name for ev in span.events]
+
+
+@pytest.mark.timeout(60)
+def test_a_streamed_chain_is_tapped_only_when_followed(exporter: InMemorySpanExporter) -> None:
+    """A chain its caller streams gets the stream tap (its steps' chunks, its input) only when
+    an ``events`` subscriber follows it; nobody following, or a debug-only subscriber,
+    changes nothing."""
+    chain, question = chains.sequence, {"question": "why?"}
+
+    assert "".join(chain().stream(question)) == "forty two"
+    assert "on_parser_stream" not in stream_events(exporter, "StrOutputParser")
+    root = next(s for s in exporter.get_finished_spans() if s.name == "RunnableSequence")
+    assert LC_RUN_INPUT not in (root.attributes or {})  # LangChain's placeholder: unknown
+    exporter.clear()
+
+    run_id = uuid.uuid4()
+    with otelstream.subscribe(run_id=run_id, modes="debug") as sub:
+        assert "".join(chain().stream(question, {"run_id": run_id})) == "forty two"
+        assert list(sub) == []  # a chain has no debug stream
+    assert "on_parser_stream" not in stream_events(exporter, "StrOutputParser")
+    exporter.clear()
+
+    run_id = uuid.uuid4()
+    with otelstream.subscribe(run_id=run_id) as sub:
+        assert "".join(chain().stream(question, {"run_id": run_id})) == "forty two"
+        items = [event for _, event in sub]
+    assert items[0]["event"] == "on_chain_start" and items[0]["data"] == {"input": question}
+    parsed = [e["data"]["chunk"] for e in items if e["event"] == "on_parser_stream"]
+    assert "".join(parsed) == "forty two"
+    assert "on_parser_stream" in stream_events(exporter, "StrOutputParser")
+    root = next(s for s in exporter.get_finished_spans() if s.name == "RunnableSequence")
+    assert json.loads(str((root.attributes or {})[LC_RUN_INPUT])) == question
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["stream", "astream"])
+def test_stream_keeps_a_graphs_own_config(exporter: InMemorySpanExporter, how: str) -> None:
+    """``otelstream.stream``/``astream`` pass the caller's config as ``graph.stream`` gets it:
+    the graph's own ``with_config`` values (here a recursion limit) still apply."""
+    graph = long_loop(5).with_config(recursion_limit=3)
+    with pytest.raises(GraphRecursionError):
+        list(graph.stream({"count": 0, "log": []}, stream_mode="debug"))
+    with pytest.raises(GraphRecursionError):
+        if how == "stream":
+            list(otelstream.stream(graph, {"count": 0, "log": []}, stream_mode=["debug", "events"]))
+        else:
+
+            async def consume() -> None:
+                async for _ in otelstream.astream(
+                    graph, {"count": 0, "log": []}, stream_mode=["debug", "events"]
+                ):
+                    pass
+
+            asyncio.run(consume())

@@ -26,7 +26,7 @@ from otelstream import semconv as sc
 from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo, Sink
 
-_MAX_PENDING_GRAPH_RUNS = 10_000
+_MAX_PENDING_RUNS = 10_000
 
 
 def _discard(event: LifecycleEvent) -> None:
@@ -69,7 +69,11 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         self._sink = sink
         self._runs: dict[UUID, RunInfo] = {}
         # Graph runs announced by the Pregel hook, claimed by their on_chain_start.
-        self._graph_runs: dict[UUID, tuple[str, str | None]] = {}
+        self._graph_runs: dict[UUID, tuple[str, str | None, bool]] = {}
+        # Inputs of followed streamed chain roots (the runnable hook), claimed likewise.
+        self._root_inputs: dict[UUID, tuple[Any, bool]] = {}
+        # Runs whose output a tap claimed before they started.
+        self._claimed: set[UUID] = set()
 
     # Handlers are copied along with configs; one instance must survive the copies.
     def __copy__(self) -> OtelStreamCallbackHandler:
@@ -83,26 +87,49 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         self._sink = _discard
         self._runs.clear()
         self._graph_runs.clear()
+        self._root_inputs.clear()
+        self._claimed.clear()
 
     # -- for the other hooks of the capture stage ------------------------------------------
     def run(self, run_id: UUID) -> RunInfo | None:
         """The open run with this id, if otelstream follows it."""
         return self._runs.get(run_id)
 
-    def register_graph_run(self, run_id: UUID, operation: str, stream_mode: str | None) -> None:
-        """Mark the run about to start as a graph run (``invoke_workflow``/``invoke_agent``)."""
+    def register_graph_run(
+        self, run_id: UUID, operation: str, stream_mode: str | None, runs_async: bool
+    ) -> None:
+        """Mark the run about to start as a graph run (``invoke_workflow``/``invoke_agent``),
+        started through ``astream`` or not."""
         graph_runs = self._graph_runs
-        if len(graph_runs) >= _MAX_PENDING_GRAPH_RUNS:  # streams created but never iterated
+        if len(graph_runs) >= _MAX_PENDING_RUNS:  # streams created but never iterated
             graph_runs.pop(next(iter(graph_runs)), None)
-        graph_runs[run_id] = (operation, stream_mode)
+        graph_runs[run_id] = (operation, stream_mode, runs_async)
 
-    def start_tap(self, run_id: UUID) -> RunInfo | None:
-        """The run whose output stream is about to be tapped (once per run), if followed."""
+    def announce_root_input(self, run_id: UUID, value: Any, runs_async: bool) -> None:
+        """The input of the streamed chain root about to start, which LangChain reports only
+        as a placeholder (``astream_events`` reports the caller's input instead)."""
+        root_inputs = self._root_inputs
+        if len(root_inputs) >= _MAX_PENDING_RUNS:  # announced, never started
+            root_inputs.pop(next(iter(root_inputs)), None)
+        root_inputs[run_id] = (value, runs_async)
+
+    def claim_tap(self, run_id: UUID) -> bool:
+        """Claim a run's output stream for a tap, before its first chunk; False if another
+        tap has it. The run may start only when its stream is first read."""
         run = self._runs.get(run_id)
-        if run is None or run.tapped:
-            return None
-        run.tapped = True
-        return run
+        if run is not None:
+            if run.tapped:
+                return False
+            run.tapped = True
+            return True
+        if run_id in self._claimed:
+            return False
+        self._claimed.add(run_id)
+        return True
+
+    def release_tap(self, run_id: UUID) -> None:
+        """A tap is done (a claim whose run never started is dropped)."""
+        self._claimed.discard(run_id)
 
     def emit_chunk(self, run: RunInfo, chunk: Any) -> None:
         """One chunk of a run's output stream, as its ``on_*_stream`` event."""
@@ -145,6 +172,9 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
             serialized,
             params if isinstance(params, dict) else None,
         )
+        if self._claimed and run_id in self._claimed:
+            self._claimed.discard(run_id)
+            run.tapped = True
         self._runs[run_id] = run
         return run
 
@@ -178,6 +208,9 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kw: Any
     ) -> None:
         try:
+            metadata = kw.get("metadata")
+            if metadata:  # LangGraph's ``messages`` handler adds "tags" to this very dict
+                kw["metadata"] = {**metadata}
             run = self._start("chat_model", serialized, kw)
             if run is not None:
                 inputs = {"messages": messages}
@@ -266,7 +299,11 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
                 return
             graph = self._graph_runs.pop(run.run_id, None)
             if graph is not None:
-                run.graph_operation, run.graph_stream_mode = graph
+                run.graph_operation, run.graph_stream_mode, run.runs_async = graph
+            if self._root_inputs and run.parent is None:
+                announced = self._root_inputs.pop(run.run_id, None)
+                if announced is not None:
+                    inputs, run.runs_async = announced
             # As astream_events: a placeholder input means "not known yet".
             if _is_placeholder(inputs):
                 event = f"on_{run.run_type}_start"

@@ -42,7 +42,7 @@ class LoopDemand:
 
 
 class StreamDemand(Protocol):
-    def wants_tokens(self, thread_id: Any, run_id: UUID) -> bool:
+    def wants_tokens(self, thread_id: Any, run_id: UUID | None) -> bool:
         """Whether an ``events`` consumer waits for this root run (its models must stream)."""
         ...
 

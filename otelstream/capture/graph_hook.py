@@ -67,12 +67,13 @@ class PregelStreamHook:
     def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         try:
             if is_instrumentation_enabled():
-                args, kwargs = self._register(instance, args, kwargs)
+                runs_async = getattr(wrapped, "__name__", "") == "astream"
+                args, kwargs = self._register(instance, args, kwargs, runs_async)
         except Exception as exc:
             report_failure("graph hook", exc)
         return wrapped(*args, **kwargs)
 
-    def _register(self, graph: Any, args: Any, kwargs: Any) -> tuple[Any, Any]:
+    def _register(self, graph: Any, args: Any, kwargs: Any, runs_async: bool) -> tuple[Any, Any]:
         if len(args) > 1:
             config, positional = args[1], True
         else:
@@ -82,7 +83,7 @@ class PregelStreamHook:
         if run_id is None:
             run_id = config["run_id"] = new_run_id()
         self._handler.register_graph_run(
-            run_id, graph_operation(graph), getattr(graph, "stream_mode", None)
+            run_id, graph_operation(graph), getattr(graph, "stream_mode", None), runs_async
         )
         configurable = config.get("configurable") or {}
         root = "__pregel_task_id" not in configurable  # not a subgraph

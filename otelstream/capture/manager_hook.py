@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.tracers._streaming import _StreamingCallbackHandler
-
 from otelstream.capture.callback_handler import OtelStreamCallbackHandler
 from otelstream.capture.stream_tap import StreamTap
 from otelstream.errors import report_failure
@@ -34,24 +32,27 @@ class CallbackManagerHook:
                 instance.add_handler(self._handler, True)
             if self._capture_tokens:
                 self._attach_tap(instance)
-            if self._tap in instance.handlers:
-                self._before_passthrough_taps(instance.handlers)
+            handlers = instance.handlers
+            if len(handlers) > 1:
+                self._ahead_of_langgraph(handlers)
         except Exception as exc:
             report_failure("callback manager hook", exc)
 
-    def _before_passthrough_taps(self, handlers: list[Any]) -> None:
-        """LangChain lets only the first streaming handler tap a run's output. LangGraph's
-        own streaming handlers (``messages`` mode, tool calls) only pass it through, and a
-        manager merge may put them first: put the tap ahead of them."""
-        tap = self._tap
-        for i, handler in enumerate(handlers):
-            if handler is tap:
-                return
-            if isinstance(handler, _StreamingCallbackHandler) and type(
-                handler
-            ).__module__.startswith("langgraph."):
-                handlers.remove(tap)
-                handlers.insert(i, tap)
+    def _ahead_of_langgraph(self, handlers: list[Any]) -> None:
+        """Put the handler and the tap ahead of LangGraph's own handlers, which a manager merge
+        may put first. LangChain lets only the first streaming handler tap a run's output, and
+        LangGraph's (``messages`` mode, tool calls) only pass it through; its ``messages``
+        handler also adds ``"tags"`` to a chat model's metadata, which the handler must see
+        (and copy) before."""
+        tap, handler = self._tap, self._handler
+        for i, other in enumerate(handlers):
+            if other is tap or other is handler:
+                continue
+            if type(other).__module__.startswith("langgraph."):
+                for ours in (tap, handler):
+                    if ours in handlers[i + 1 :]:
+                        handlers.remove(ours)
+                        handlers.insert(i, ours)
                 return
 
     def _attach_tap(self, manager: Any) -> None:

@@ -44,43 +44,72 @@ class StreamTap(BaseCallbackHandler, _StreamingCallbackHandler):  # type: ignore
     def __deepcopy__(self, memo: dict[int, Any]) -> StreamTap:
         return self
 
+    # As astream_events: the first tap of a run claims it before its first chunk (the run
+    # may not have started yet), so its chunks come from that tap alone, not from another tap
+    # of the same run nor from token callbacks.
     def tap_output_iter(self, run_id: UUID, output: Iterator[T]) -> Iterator[T]:
-        sentinel: Any = object()
-        first = next(output, sentinel)
-        if first is sentinel:
-            return
-        run = self._start_tap(run_id)  # looked up once the run has started
-        if run is None:
-            yield first
+        if not self._claim(run_id):
             yield from output
             return
-        self._chunk(run, first)
-        yield first
-        for chunk in output:
-            self._chunk(run, chunk)
-            yield chunk
+        try:
+            sentinel: Any = object()
+            first = next(output, sentinel)
+            if first is sentinel:
+                return
+            run = self._run(run_id)  # looked up once the run has started
+            if run is None:
+                yield first
+                yield from output
+                return
+            self._chunk(run, first)
+            yield first
+            for chunk in output:
+                self._chunk(run, chunk)
+                yield chunk
+        finally:
+            self._release(run_id)
 
     async def tap_output_aiter(self, run_id: UUID, output: AsyncIterator[T]) -> AsyncIterator[T]:
-        sentinel: Any = object()
-        first = await anext(output, sentinel)
-        if first is sentinel:
-            return
-        run = self._start_tap(run_id)  # looked up once the run has started
-        if run is None:
-            yield first
+        if not self._claim(run_id):
             async for chunk in output:
                 yield chunk
             return
-        self._chunk(run, first)
-        yield first
-        async for chunk in output:
-            self._chunk(run, chunk)
-            yield chunk
+        try:
+            sentinel: Any = object()
+            first = await anext(output, sentinel)
+            if first is sentinel:
+                return
+            run = self._run(run_id)  # looked up once the run has started
+            if run is None:
+                yield first
+                async for chunk in output:
+                    yield chunk
+                return
+            self._chunk(run, first)
+            yield first
+            async for chunk in output:
+                self._chunk(run, chunk)
+                yield chunk
+        finally:
+            self._release(run_id)
 
     # The user's stream passes through untouched whatever happens here (fail-open).
-    def _start_tap(self, run_id: UUID) -> RunInfo | None:
+    def _claim(self, run_id: UUID) -> bool:
         try:
-            return self._handler.start_tap(run_id)
+            return self._handler.claim_tap(run_id)
+        except Exception as exc:
+            report_failure("stream tap", exc)
+            return False
+
+    def _release(self, run_id: UUID) -> None:
+        try:
+            self._handler.release_tap(run_id)
+        except Exception as exc:
+            report_failure("stream tap", exc)
+
+    def _run(self, run_id: UUID) -> RunInfo | None:
+        try:
+            return self._handler.run(run_id)
         except Exception as exc:
             report_failure("stream tap", exc)
             return None

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from otelstream.streams import formats
 from otelstream.streams.formats import EVENTS, STREAM_MODES
 from otelstream.streams.merge import Merge, split_modes
 from otelstream.streams.subscription import DEFAULT_MAX_BUFFER, Subscription
@@ -63,18 +64,18 @@ def subscribe(
 
 
 def _prepare(config: RunnableConfig | None, tap: StreamTap, events: bool) -> tuple[Any, UUID]:
-    """The run's config with a run id (and the tap, for ``events``), and that run id."""
-    from langchain_core.runnables import ensure_config
-
+    """The run's config with a run id (and the tap, for ``events``), and that run id. Only
+    those are added, as ``graph.stream`` is called: defaults (``ensure_config``'s) would
+    override a graph's own ``with_config`` values, such as its ``recursion_limit``."""
     from otelstream.capture.graph_hook import new_run_id, with_handler
 
-    config = ensure_config(config)
-    run_id = config.get("run_id")
+    run_config: dict[str, Any] = dict(config or {})
+    run_id = run_config.get("run_id")
     if run_id is None:
-        run_id = config["run_id"] = new_run_id()
+        run_id = run_config["run_id"] = new_run_id()
     if events:
-        config["callbacks"] = with_handler(config.get("callbacks"), tap)
-    return config, run_id
+        run_config["callbacks"] = with_handler(run_config.get("callbacks"), tap)
+    return run_config, run_id
 
 
 async def astream_events(
@@ -92,10 +93,12 @@ async def astream_events(
     **kwargs: Any,
 ) -> AsyncIterator[dict[str, Any]]:
     """Drop-in for ``runnable.astream_events(input, config, version="v2")``, from the telemetry."""
+    from langchain_core.runnables import ensure_config
     from langchain_core.runnables.utils import _RootEventFilter
 
     hub, tap = _live()
-    config, run_id = _prepare(config, tap, events=True)
+    # astream_events fills in the config's defaults itself (a graph's recursion_limit too)
+    config, run_id = _prepare(ensure_config(config), tap, events=True)
     root_filter = _RootEventFilter(
         include_names=include_names,
         include_types=include_types,
@@ -126,9 +129,18 @@ async def astream_events(
 
     task = asyncio.create_task(consume())
     try:
+        first_run = None
         async for _, event in subscription:
-            if root_filter.include_event(event, _root_type(event)):
-                yield event
+            if not root_filter.include_event(event, _root_type(event)):
+                continue
+            # As astream_events: the first event it yields (the root's start, unless the
+            # filters leave that out) carries the caller's input, its run's end event none.
+            if first_run is None:
+                first_run = event["run_id"]
+                event = {**event, "data": formats.first_event_data(event["data"], input)}
+            elif event["run_id"] == first_run and event["event"].endswith("_end"):
+                event = {**event, "data": formats.root_end_data(event["data"])}
+            yield event
         await task  # the run's own exception, as astream_events raises it
     finally:
         subscription.close()
@@ -150,7 +162,7 @@ def _merge(
 ) -> Merge:
     hub, tap = _live()
 
-    def subscribe_own(own: list[str]) -> tuple[Any, Subscription]:
+    def subscribe_own(own: list[str], concurrent: bool) -> tuple[Any, Subscription]:
         run_config, run_id = _prepare(config, tap, events=EVENTS in own)
         subscription = Subscription(
             hub,
@@ -160,6 +172,7 @@ def _merge(
             max_buffer=_OWN_RUN_BUFFER,
             subgraphs=subgraphs,
             wake_root_loop=EVENTS in own,
+            concurrent=concurrent,
         )
         return run_config, subscription
 

@@ -6,11 +6,14 @@ that a live stream and a replay of its trace cannot drift apart:
 
 * which lifecycle events v2 reports at all (no error events but ``on_tool_error``, no
   ``StreamWriter`` writes);
-* the root run's first event always carries its input, and its end event none;
-* a node task that did not stream reports its output as its one ``on_chain_stream`` chunk,
-  right before its end (LangGraph streams a node's output only for async graphs);
+* the first event yielded (the root's start) carries the caller's input, and the end event
+  of its run none;
+* in a run started synchronously, a node task (or a functional API task) reports its output
+  as its one ``on_chain_stream`` chunk, right before its end (LangGraph streams a task's
+  output only when the graph is streamed asynchronously, as ``astream_events`` does);
 * ``debug`` items are bare chunks, or ``(namespace, chunk)`` pairs with ``subgraphs``, and
-  subgraph chunks are left out without it.
+  subgraph chunks are left out without it; a failed task's ``task_result`` only where the
+  installed LangGraph yields it.
 """
 
 from __future__ import annotations
@@ -52,22 +55,43 @@ def reported(phase: str, event: str) -> bool:
     return event in v2_filters().get(phase, (event,))
 
 
-def root_start_data(inputs: Any) -> dict[str, Any]:
-    """The root run's first event: ``astream_events`` passes the caller's input explicitly."""
-    return {"input": inputs}
+def first_event_data(data: dict[str, Any], inputs: Any) -> dict[str, Any]:
+    """The data of the first event ``astream_events`` yields (the root's start, unless its
+    filters leave that out): it sets the caller's input there (a custom event's data may be
+    no dict: then it is left as it is)."""
+    return {**data, "input": inputs} if isinstance(data, dict) else data
 
 
 def root_end_data(data: dict[str, Any]) -> dict[str, Any]:
-    """The root run's end event: v2 removes its input."""
+    """The end event of the first event's run (the root's): v2 removes its input."""
     return {k: v for k, v in data.items() if k != "input"}
 
 
 NODE_CHUNK_EVENT = "on_chain_stream"
 
 
-def reports_node_chunk(is_node: bool, streamed: bool) -> bool:
-    """Whether a run's end is preceded by its output as its one ``on_chain_stream`` chunk."""
-    return is_node and not streamed
+def is_functional_task(name: str, metadata: Any) -> bool:
+    """A functional API ``@task`` run. LangGraph streams its output like a node's, but tags it
+    as a step of its caller (``seq:step:N``), not of the graph. It is named after its task and
+    pushed (``__pregel_push``); the runs inside it carry its namespace as ``checkpoint_ns``
+    too, the task run itself does not."""
+    return (
+        isinstance(metadata, dict)
+        and metadata.get("langgraph_node") == name
+        and tuple(metadata.get("langgraph_triggers") or ()) == ("__pregel_push",)
+        and metadata.get("checkpoint_ns") != metadata.get("langgraph_checkpoint_ns")
+    )
+
+
+def reports_node_chunk(
+    is_node: bool, streamed: bool, name: str, metadata: Any, nodes_stream: bool
+) -> bool:
+    """Whether a run's end is preceded by its output as its one ``on_chain_stream`` chunk: a
+    node or functional task whose output was not streamed, in a root run whose nodes do not
+    stream (one started synchronously). When the root runs asynchronously, as under
+    ``astream_events``, LangGraph streams exactly the nodes ``astream_events`` reports (not
+    those of a graph a node invokes synchronously itself)."""
+    return not (nodes_stream or streamed) and (is_node or is_functional_task(name, metadata))
 
 
 def node_chunk_data(end_data: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +108,27 @@ def debug_item(namespace: tuple[str, ...], chunk: Any, subgraphs: bool) -> Any:
     return (namespace, chunk) if subgraphs else chunk
 
 
-def is_failed_task(item: Any, subgraphs: bool) -> bool:
-    """A ``task_result`` of a task that raised (which LangGraph before 1.2.18 yields only
-    when it streams concurrently)."""
+@cache
+def yields_failed_tasks() -> bool:
+    """Whether ``graph.stream`` always yields a failed task's ``task_result`` before raising:
+    LangGraph 1.2.18 and later do; earlier versions only when they stream concurrently (with
+    ``messages`` or ``custom``, ``subgraphs``, ``stream_eager``). Replay without LangGraph
+    installed follows the newest."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        return Version(version("langgraph")) >= Version("1.2.18")
+    except PackageNotFoundError:
+        return True
+
+
+def hides_failed_task(item: Any, subgraphs: bool, concurrent: bool) -> bool:
+    """Whether a ``debug`` item is a failed task's ``task_result`` that LangGraph would not
+    yield: its stream is not concurrent (a subscription's is when it asks for ``subgraphs``),
+    and the installed LangGraph is older than 1.2.18."""
+    if concurrent or yields_failed_tasks():
+        return False
     chunk = item[1] if subgraphs else item
     return bool(chunk.get("type") == "task_result" and chunk["payload"].get("error"))

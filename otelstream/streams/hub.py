@@ -63,7 +63,7 @@ class SubscriberHub:
             ]
 
     # -- StreamDemand (asked by the capture hooks) ---------------------------------------------
-    def wants_tokens(self, thread_id: Any, run_id: UUID) -> bool:
+    def wants_tokens(self, thread_id: Any, run_id: UUID | None) -> bool:
         return any(EVENTS in s.modes for s in self.matching(thread_id, run_id))
 
     def loop_demand(self, run: RunInfo) -> LoopDemand | None:
@@ -96,7 +96,9 @@ class SubscriberHub:
         if not subscribers:
             return
         try:
-            if ev.phase == lifecycle.END and formats.reports_node_chunk(run.is_node, run.tapped):
+            if ev.phase == lifecycle.END and formats.reports_node_chunk(
+                run.is_node, run.tapped, run.name, run.metadata, root.runs_async
+            ):
                 chunk = LifecycleEvent(
                     lifecycle.STREAM,
                     formats.NODE_CHUNK_EVENT,

@@ -3,29 +3,17 @@ LangGraph's own modes, in the shape LangGraph gives the caller."""
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from typing import Any, get_args
 
 from otelstream.capture.demand import WAKE
-from otelstream.streams import formats
 from otelstream.streams.formats import DEBUG, EVENTS, STREAM_MODES
 from otelstream.streams.subscription import Subscription
 
 CUSTOM = "custom"
 _CONCURRENT = {"messages", "custom"}
 """Modes with which LangGraph streams concurrently (reads its queue as items arrive)."""
-
-
-@cache
-def _failed_task_results() -> bool:
-    """Whether ``graph.stream`` yields a failed task's ``task_result`` before raising. Before
-    LangGraph 1.2.18 it does so only when it streams concurrently (``_CONCURRENT`` modes
-    asked, ``subgraphs``, ``stream_eager``); otelstream.stream does as the installed version."""
-    from packaging.version import Version
-
-    return Version(importlib.metadata.version("langgraph")) >= Version("1.2.18")
 
 
 @cache
@@ -86,10 +74,11 @@ class Merge:
         modes: list[str],
         single: bool,
         subgraphs: bool,
-        subscribe: Callable[[list[str]], tuple[Any, Subscription]],
+        subscribe: Callable[[list[str], bool], tuple[Any, Subscription]],
     ) -> None:
-        """``subscribe(own_modes)`` gives the run's config and the subscription that feeds
-        its ``events``/``debug`` items."""
+        """``subscribe(own_modes, concurrent)`` gives the run's config and the subscription
+        that feeds its ``events``/``debug`` items (``concurrent``: whether LangGraph would
+        stream the caller's modes concurrently, which decides what ``debug`` shows)."""
         own = [m for m in modes if m in STREAM_MODES]
         self.native = [m for m in modes if m not in STREAM_MODES]
         self.ask = self.native or [graph.stream_mode]
@@ -100,8 +89,7 @@ class Merge:
         concurrent = (
             subgraphs or getattr(graph, "stream_eager", False) or bool(_CONCURRENT & {*self.native})
         )
-        self._hide_failed = not concurrent and not _failed_task_results()
-        self.config, self.subscription = subscribe(own)
+        self.config, self.subscription = subscribe(own, concurrent)
 
     def items(self, item: Any) -> Iterator[Any]:
         """The subscription's items so far, then ``item`` if the caller asked for its mode."""
@@ -117,10 +105,4 @@ class Merge:
         """The subscription's buffered items, shaped as the caller asked."""
         items, _ = self.subscription.drain()
         for mode, chunk in items:
-            if (
-                self._hide_failed
-                and mode == DEBUG
-                and formats.is_failed_task(chunk, self.subgraphs)
-            ):
-                continue
             yield shape(mode, chunk, self.single, self.subgraphs)

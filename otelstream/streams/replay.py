@@ -120,8 +120,22 @@ def _load(text: Any) -> Any:
         return text
 
 
+def _is_task(span: RecordedSpan) -> bool:
+    """A node or functional task run (the runs whose output LangGraph may stream)."""
+    a = span.attributes
+    metadata = _load(a.get(sc.LC_RUN_METADATA, "{}"))
+    return lifecycle.is_node_run(metadata, a.get(sc.LC_RUN_TAGS, [])) or (
+        formats.is_functional_task(a.get(sc.LC_RUN_NAME, span.name), metadata)
+    )
+
+
 def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]:
     root = spans[0]
+    # A run whose nodes streamed (it ran asynchronously) recorded their chunks.
+    nodes_stream = any(
+        any(e.name == formats.NODE_CHUNK_EVENT for e in span.events) and _is_task(span)
+        for span in spans
+    )
     for span in spans:
         a = span.attributes
         run_type = a.get(sc.LC_RUN_TYPE, "chain")
@@ -139,7 +153,7 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
             has_input = sc.LC_RUN_INPUT in a
             value_in = _load(a.get(sc.LC_RUN_INPUT))
         if span is root:
-            start_data = formats.root_start_data(value_in)
+            start_data = formats.first_event_data({}, value_in)
         elif run_type == "tool":
             start_data = {"input": value_in or {}}
         else:
@@ -187,7 +201,7 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
         else:
             end_data["input"] = {}
         node = lifecycle.is_node_run(base["metadata"], base["tags"])
-        if formats.reports_node_chunk(node, streamed):  # as the live stream reports it
+        if formats.reports_node_chunk(node, streamed, base["name"], base["metadata"], nodes_stream):
             chunk_data = formats.node_chunk_data(end_data)
             yield end - 0.5, {"event": formats.NODE_CHUNK_EVENT, "data": chunk_data, **base}
         if span is root:
@@ -207,4 +221,6 @@ def _debug(spans: list[RecordedSpan], subgraphs: bool) -> Iterator[tuple[int, An
             for seq, item in zip(seqs, items, strict=False):
                 namespace, chunk = tuple(item[0]), item[1]
                 if formats.shows_debug(namespace, subgraphs):
-                    yield seq, formats.debug_item(namespace, chunk, subgraphs)
+                    item = formats.debug_item(namespace, chunk, subgraphs)
+                    if not formats.hides_failed_task(item, subgraphs, subgraphs):
+                        yield seq, item

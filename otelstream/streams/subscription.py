@@ -53,6 +53,7 @@ class Subscription:
         subgraphs: bool = False,
         root_chunks_from_loop: bool = True,
         wake_root_loop: bool = False,
+        concurrent: bool | None = None,
     ) -> None:
         modes = tuple(modes)
         unknown = set(modes) - STREAM_MODES
@@ -75,6 +76,9 @@ class Subscription:
         """Whether the root's ``on_chain_stream`` chunks come from its loop (not a tap)."""
         self.wake_root_loop = wake_root_loop
         """Whether the followed run's own stream is read by the same consumer (``stream``)."""
+        self.concurrent = subgraphs if concurrent is None else concurrent
+        """Whether the ``debug`` items are those of a concurrent LangGraph stream (as with
+        ``subgraphs``); without, an older LangGraph yields no failed task's result."""
         self.dropped = 0
         """Items dropped because the buffer was full."""
         self.error: BaseException | None = None
@@ -143,7 +147,7 @@ class Subscription:
         run = ev.run
         if run is self._root:
             if self._first and ev.phase == lifecycle.START:
-                event["data"] = formats.root_start_data(run.inputs)
+                event["data"] = formats.first_event_data(ev.data, run.inputs)
             elif ev.phase == lifecycle.END and "input" in ev.data:
                 event["data"] = formats.root_end_data(ev.data)
         self._first = False
@@ -151,7 +155,9 @@ class Subscription:
 
     def on_debug(self, namespace: tuple[str, ...], chunk: Any) -> None:
         if DEBUG in self.modes and formats.shows_debug(namespace, self.subgraphs):
-            self.deliver((DEBUG, formats.debug_item(namespace, chunk, self.subgraphs)))
+            item = formats.debug_item(namespace, chunk, self.subgraphs)
+            if not formats.hides_failed_task(item, self.subgraphs, self.concurrent):
+                self.deliver((DEBUG, item))
 
     def finish(self, error: BaseException | None = None) -> None:
         """The followed run is over (a second call changes nothing)."""
