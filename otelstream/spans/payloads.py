@@ -1,0 +1,188 @@
+"""Which attributes carry a run's input and output, per kind of run and flavour.
+
+A run's payloads are recorded once. By default:
+
+* chains, graphs and nodes: ``langchain.run.input``/``output`` (the JSON replay reads);
+* tools: the arguments are ``gen_ai.tool.call.arguments`` (the same JSON
+  ``langchain.run.input`` would hold, so that is left out); a ``ToolMessage`` result's text
+  is ``gen_ai.tool.call.result`` and ``langchain.run.output`` keeps the rest of the message
+  (id, status, artifact ...) without it; any other result is ``gen_ai.tool.call.result``;
+* retrievers: the query is ``gen_ai.retrieval.query.text``; plain ``Document`` results are
+  ``gen_ai.retrieval.documents`` alone (replay rebuilds the documents from them);
+* chat models additionally get ``gen_ai.system_instructions``, ``gen_ai.input.messages``,
+  ``gen_ai.output.messages`` and ``gen_ai.tool.definitions``, and graph runs whose state
+  holds messages ``gen_ai.input.messages`` and the answer as ``gen_ai.output.messages``:
+  the conventions' normalized view, beside the exact LangChain JSON replay needs.
+
+With the OpenInference flavour, ``input.value``/``output.value`` carry the run's input and
+output instead (for every kind of run), and chat messages and tools are OpenInference's
+flattened ``llm.*`` attributes instead of the GenAI ones. With content capture off, only the
+attributes that stand for the input or output are recorded, as ``"[redacted]"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from otelstream import semconv as sc
+from otelstream.lifecycle import RunInfo
+from otelstream.spans import genai_messages as genai
+from otelstream.spans.content import Content, Marks
+
+_DOCUMENT_FIELDS = ["id", "metadata", "page_content", "type"]
+
+
+def _is_tool_message(value: Any) -> bool:
+    return getattr(value, "type", None) == "tool" and hasattr(value, "tool_call_id")
+
+
+def _rebuildable_documents(value: Any) -> bool:
+    """Whether replay can rebuild these retriever results exactly from
+    ``gen_ai.retrieval.documents``: plain LangChain ``Document`` objects."""
+    if not isinstance(value, list):
+        return False
+    for doc in value:
+        if type(doc).__name__ != "Document" or getattr(doc, "type", None) != "Document":
+            return False
+        doc_id = getattr(doc, "id", None)
+        if not (doc_id is None or (isinstance(doc_id, str) and doc_id)):
+            return False
+        if list(doc.model_dump()) != _DOCUMENT_FIELDS:
+            return False
+    return True
+
+
+class Payloads:
+    """Input and output attributes of the spans of one ``instrument()`` call."""
+
+    def __init__(self, content: Content, openinference: bool) -> None:
+        self._content = content
+        self._oi: Any = None
+        if openinference:
+            from otelstream.spans import openinference as oi
+
+            self._oi = oi
+
+    @property
+    def openinference(self) -> Any:
+        """The OpenInference module when the flavour is on, else None."""
+        return self._oi
+
+    # -- start -------------------------------------------------------------------------------
+    def start(self, run: RunInfo, marks: Marks) -> dict[str, Any]:
+        """The attributes of a run's input."""
+        c, oi, rt = self._content, self._oi, run.run_type
+        inputs = run.inputs
+        attrs: dict[str, Any] = {}
+        if rt == "retriever":
+            query = inputs.get("query") if isinstance(inputs, Mapping) else inputs
+            if oi is not None:
+                attrs[oi.INPUT_VALUE] = c.text_payload(marks, "input", query)
+                attrs[oi.INPUT_MIME_TYPE] = oi.TEXT
+            else:
+                attrs[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = c.text_payload(marks, "input", query)
+        elif oi is not None:
+            attrs[oi.INPUT_VALUE] = c.payload(marks, "input", inputs)
+            attrs[oi.INPUT_MIME_TYPE] = oi.JSON
+        elif rt == "tool":
+            attrs[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = c.payload(marks, "input", inputs)
+        else:
+            attrs[sc.LC_RUN_INPUT] = c.payload(marks, "input", inputs)
+        if rt == "chat_model":
+            output_type = genai.output_type(run.invocation_params, run.metadata)
+            if output_type is not None:
+                attrs[sc.GEN_AI_OUTPUT_TYPE] = output_type
+            if c.capture:
+                self._chat_request(run, inputs, marks, attrs)
+        elif run.graph_operation is not None and c.capture and oi is None:
+            found = genai.state_messages(inputs)
+            if found is not None:
+                self._input_messages(genai.messages(found), marks, attrs)
+        return attrs
+
+    def _chat_request(self, run: RunInfo, inputs: Any, marks: Marks, attrs: dict[str, Any]) -> None:
+        batch = inputs.get("messages") if isinstance(inputs, Mapping) else None
+        # LangChain starts one run per prompt of a batch: each run has one message list
+        first = batch[0] if isinstance(batch, (list, tuple)) and batch else []
+        converted = genai.messages(first)
+        definitions = genai.tool_definitions(run.invocation_params)
+        oi = self._oi
+        if oi is not None:
+            attrs.update(
+                oi.messages(
+                    oi.SpanAttributes.LLM_INPUT_MESSAGES, converted, self._content, marks, "input"
+                )
+            )
+            attrs.update(oi.tools(definitions, self._content, marks))
+            return
+        self._input_messages(converted, marks, attrs)
+        if definitions:
+            attrs[sc.GEN_AI_TOOL_DEFINITIONS] = self._content.json_payload(
+                marks, "input", definitions
+            )
+
+    def _input_messages(self, converted: list[Any], marks: Marks, attrs: dict[str, Any]) -> None:
+        instructions, conversation = genai.split_system(converted)
+        if instructions:
+            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = self._content.json_payload(
+                marks, "input", instructions
+            )
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = self._content.json_payload(marks, "input", conversation)
+
+    # -- end ---------------------------------------------------------------------------------
+    def end(self, run: RunInfo, output: Any, marks: Marks) -> dict[str, Any]:
+        """The attributes of a run's output."""
+        c, oi, rt = self._content, self._oi, run.run_type
+        attrs: dict[str, Any] = {}
+        if oi is not None:
+            attrs[oi.OUTPUT_VALUE] = c.payload(marks, "output", output)
+            attrs[oi.OUTPUT_MIME_TYPE] = oi.JSON
+            if rt == "chat_model" and c.capture:
+                answer = genai.output_message(output)
+                if answer is not None:
+                    attrs.update(
+                        oi.messages(
+                            oi.SpanAttributes.LLM_OUTPUT_MESSAGES, [answer], c, marks, "output"
+                        )
+                    )
+            return attrs
+        if rt == "tool":
+            self._tool_result(output, marks, attrs)
+        elif rt == "retriever" and _rebuildable_documents(output):
+            attrs[sc.GEN_AI_RETRIEVAL_DOCUMENTS] = c.json_payload(
+                marks, "output", genai.documents(output)
+            )
+        else:
+            attrs[sc.LC_RUN_OUTPUT] = c.payload(marks, "output", output)
+        if not c.capture:
+            return attrs
+        if rt == "chat_model":
+            answer = genai.output_message(output)
+            if answer is not None:
+                attrs[sc.GEN_AI_OUTPUT_MESSAGES] = c.json_payload(marks, "output", [answer])
+        elif rt == "retriever" and sc.LC_RUN_OUTPUT in attrs:
+            found = genai.documents(output)
+            if found:
+                attrs[sc.GEN_AI_RETRIEVAL_DOCUMENTS] = c.json_payload(marks, "output", found)
+        elif run.graph_operation is not None:
+            answer_messages = genai.last_answer(output)
+            if answer_messages:
+                attrs[sc.GEN_AI_OUTPUT_MESSAGES] = c.json_payload(marks, "output", answer_messages)
+        return attrs
+
+    def _tool_result(self, output: Any, marks: Marks, attrs: dict[str, Any]) -> None:
+        c = self._content
+        text = getattr(output, "content", None)
+        if _is_tool_message(output) and isinstance(text, str):
+            message = output.model_dump()
+            if isinstance(message, dict) and message.get("content") == text:
+                message.pop("content")
+                attrs[sc.LC_RUN_OUTPUT] = c.payload(marks, "output", message)
+                attrs[sc.GEN_AI_TOOL_CALL_RESULT] = c.text_payload(marks, "output", text)
+                return
+        if _is_tool_message(output):  # content that is not text: the message stays whole
+            attrs[sc.LC_RUN_OUTPUT] = c.payload(marks, "output", output)
+            attrs[sc.GEN_AI_TOOL_CALL_RESULT] = c.payload(marks, "output", text)
+            return
+        attrs[sc.GEN_AI_TOOL_CALL_RESULT] = c.payload(marks, "output", output)
