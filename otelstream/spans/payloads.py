@@ -60,8 +60,14 @@ class Payloads:
         self._content = content
         self._oi: Any = None
         if openinference:
-            from otelstream.spans import openinference as oi
-
+            try:
+                from otelstream.spans import openinference as oi
+            except ImportError as exc:
+                raise ImportError(
+                    "otelstream: the OpenInference flavour needs the "
+                    "openinference-semantic-conventions package: "
+                    "pip install 'otelstream[openinference]'"
+                ) from exc
             self._oi = oi
 
     @property
