@@ -76,12 +76,18 @@ def encode(chunks: list[Any]) -> tuple[str, list[int], str, str | None] | None:
                 delta[name] = value
         if delta:
             deltas[str(index)] = delta
+    text = "".join(texts)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: only JSON escapes keep them exactly
+            return None
     template = json.loads(dumps(first))
     if not isinstance(template, dict):
         return None
     template["content"] = ""
     return (
-        "".join(texts),
+        text,
         [len(t) for t in texts],
         dumps(template),
         dumps(deltas) if deltas else None,
