@@ -1,8 +1,8 @@
 """A tool-calling agent with a subgraph, exported to a real Arize Phoenix and read back.
 
-Shared by ``test_phoenix_content.py`` (which asserts what Phoenix made of the spans) and
-``python -m phoenix_content`` (run from ``tests/``, see ``screenshot`` below), which takes the
-README's screenshot of the trace in Phoenix's UI with headless Chromium.
+Shared by ``test_phoenix_content.py`` (which asserts what Phoenix made of the spans, through
+its API and its UI) and ``python -m phoenix_content`` (run from ``tests/``, see ``main``),
+which takes the README's screenshot of the trace in Phoenix's UI with headless Chromium.
 
 The model is ``graphs.FakeChatModel`` (the only fake) binding its tools the way provider
 models do (``tools=`` in the request, so the chat span gets ``gen_ai.tool.definitions``);
@@ -77,7 +77,7 @@ SPANS_QUERY = """
 query ($name: String!) {
   projects(filter: {col: name, value: $name}) { edges { node { id name
     spans(first: 1000) { edges { node {
-      name spanKind parentId
+      id name spanKind parentId
       context { traceId spanId }
       input { value mimeType } output { value mimeType }
       tokenCountPrompt tokenCountCompletion tokenCountTotal
@@ -139,53 +139,74 @@ CHROMIUM_FLAGS = (
 )
 
 
+APT_PACKAGES = ("chromium", "fonts-dejavu-core")
+
+
 def chromium() -> str:
-    """Debian's ``chromium`` (installed with apt when missing: this is what CI does)."""
+    """Debian's ``chromium``, installed with apt when missing (``.ci/run`` calls this once per
+    run, in its "test servers and tools" section)."""
+    found = shutil.which("chromium")
+    if found is not None:
+        return found
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *APT_PACKAGES]
+    if subprocess.run(install, capture_output=True, timeout=900).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, timeout=900)
+        subprocess.run(install, check=True, capture_output=True, timeout=900)
     found = shutil.which("chromium")
     if found is None:
-        subprocess.run(
-            [
-                "apt-get",
-                "install",
-                "-y",
-                "--no-install-recommends",
-                "chromium",
-                "fonts-dejavu-core",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=900,
-        )
-        found = shutil.which("chromium")
-    if found is None:
-        raise RuntimeError("chromium is not installed (apt-get install chromium)")
+        raise RuntimeError(f"chromium is missing after apt-get install {' '.join(APT_PACKAGES)}")
     return found
 
 
-def screenshot(url: str, out: Path, size: tuple[int, int] = (1400, 860)) -> Path:
-    """A PNG of ``url`` rendered by headless Chromium (a fresh profile, no network but the
-    page's own)."""
+def _chromium(url: str, *args: str, size: tuple[int, int] = (1400, 860)) -> str:
+    """Headless Chromium on ``url`` (a fresh profile; no network but the page's own), after
+    the page's scripts ran; its standard output."""
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
+        done = subprocess.run(
             [
                 chromium(),
                 *CHROMIUM_FLAGS,
                 f"--user-data-dir={profile}",
                 f"--window-size={size[0]},{size[1]}",
                 "--virtual-time-budget=20000",
-                f"--screenshot={out}",
+                *args,
                 url,
             ],
             check=True,
             capture_output=True,
+            text=True,
             timeout=180,
         )
+    return done.stdout
+
+
+def rendered_page(url: str) -> str:
+    """The page's DOM as Phoenix's UI rendered it."""
+    return _chromium(url, "--dump-dom")
+
+
+def screenshot(url: str, out: Path) -> Path:
+    """A PNG of the page as Phoenix's UI rendered it."""
+    _chromium(url, f"--screenshot={out}")
     return out
+
+
+def trace_url(base_url: str, project_id: str, spans: list[dict[str, Any]]) -> str:
+    """The UI's page of the trace, with the chat span that answered selected."""
+    root = next(s for s in spans if s["parentId"] is None)
+    chat = max(
+        (s for s in spans if s["spanKind"] == "llm"),
+        key=lambda s: len(s["attributes"].get("llm", {}).get("input_messages", [])),
+    )
+    return (
+        f"{base_url}/projects/{project_id}/traces/{root['context']['traceId']}"
+        f"?selectedSpanNodeId={chat['id']}"
+    )
 
 
 def main() -> None:  # pragma: no cover - the README screenshot, run by hand
     """Start Phoenix, trace the agent into it (OpenInference flavour) and screenshot the
-    trace: ``cd tests && python -m phoenix_content ../docs/phoenix-trace.png``."""
+    trace: ``cd tests && python -m phoenix_content screenshots/phoenix-trace.png``."""
     import backends
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
@@ -208,11 +229,9 @@ def main() -> None:  # pragma: no cover - the README screenshot, run by hand
             otelstream.instrument(tracer_provider=provider, openinference=True, capture_tokens=True)
             agent_graph().invoke(agent_input(), {"configurable": {"thread_id": "demo"}})
             provider.force_flush()
-            project_id, spans = wait_for_project_spans(phoenix.base_url, project, 10)
-            root = next(s for s in spans if s["parentId"] is None)
-            trace_id = root["context"]["traceId"]
-            url = f"{phoenix.base_url}/projects/{project_id}/traces/{trace_id}"
-            print(screenshot(url, out))
+            project_id, spans = wait_for_project_spans(phoenix.base_url, project, 11)
+            assert project_id is not None
+            print(screenshot(trace_url(phoenix.base_url, project_id, spans), out))
         finally:
             phoenix.server.stop()
 

@@ -26,7 +26,15 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from phoenix_content import ANSWER, QUESTION, SYSTEM, agent_graph, agent_input
+from phoenix_content import (
+    ANSWER,
+    QUESTION,
+    SYSTEM,
+    agent_graph,
+    agent_input,
+    rendered_page,
+    trace_url,
+)
 from phoenix_content import wait_for_project_spans as phoenix_spans
 from test_parity import compare_events, run_subscribed
 from test_replay import as_json, without_message_ids
@@ -45,6 +53,7 @@ CASE = Case("phoenix_agent", agent_graph, agent_input(), needs_thread=True)
 class Exported:
     """One traced run: what the SDK finished, what Phoenix stored, the OTLP/JSON file."""
 
+    project_id: str
     sent: list[ReadableSpan]
     stored: list[dict[str, Any]]
     file: Path
@@ -75,9 +84,9 @@ def export_run(phoenix: Phoenix, tmp_path: Path, **options: Any) -> Exported:
         otelstream.uninstrument()
         provider.shutdown()
     sent = list(memory.get_finished_spans())
-    _, stored = phoenix_spans(phoenix.base_url, project, len(sent))
-    assert len(stored) == len(sent), f"Phoenix stored {len(stored)} of {len(sent)} spans"
-    return Exported(sent, stored, path, events)
+    project_id, stored = phoenix_spans(phoenix.base_url, project, len(sent))
+    assert project_id is not None and len(stored) == len(sent), f"{len(stored)} of {len(sent)}"
+    return Exported(project_id, sent, stored, path, events)
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +172,15 @@ def test_phoenix_with_the_openinference_flavour(flavoured: Exported) -> None:
         for s in flavoured.stored
     )
     assert isinstance(root["attributes"]["metadata"], dict)  # one JSON attribute, parsed
+
+
+@pytest.mark.timeout(300)
+def test_phoenix_ui_shows_the_conversation(phoenix: Phoenix, flavoured: Exported) -> None:
+    """Phoenix's own UI, rendered by headless Chromium, shows the trace tree and the selected
+    chat span's messages (what the README's screenshot shows)."""
+    page = rendered_page(trace_url(phoenix.base_url, flavoured.project_id, flavoured.stored))
+    for text in ("invoke_agent calculator", "execute_tool add", SYSTEM, QUESTION, ANSWER):
+        assert text in page, text
 
 
 # --- the same content in the OTLP/JSON file, and replay -----------------------------------------
