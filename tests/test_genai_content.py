@@ -345,6 +345,8 @@ def test_openinference_from_the_environment(
     tool = attrs(one(spans, "execute_tool add"))
     assert tool["tool.name"] == "add" and json.loads(tool["input.value"]) == {"a": 1, "b": 2}
     assert "gen_ai.tool.call.arguments" not in tool
+    # OpenInference's tool.parameters: the schema of the tool the model was offered
+    assert json.loads(tool["tool.parameters"])["required"] == ["a", "b"]
 
 
 def test_openinference_keeps_long_conversations_within_the_attribute_count(

@@ -167,6 +167,7 @@ def test_phoenix_with_the_openinference_flavour(flavoured: Exported) -> None:
     assert json.loads(tool["input"]["value"]) == {"a": 1, "b": 2}
     assert json.loads(tool["output"]["value"])["content"] == "3"
     assert tool["attributes"]["tool"]["name"] == "add"
+    assert tool["attributes"]["tool"]["parameters"]["required"] == ["a", "b"]  # its schema
     assert all(
         s["attributes"]["session"]["id"] == root["attributes"]["session"]["id"]
         for s in flavoured.stored

@@ -22,15 +22,19 @@ attributes that stand for the input or output are recorded, as ``"[redacted]"``.
 
 from __future__ import annotations
 
+import contextlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from otelstream import semconv as sc
 from otelstream.lifecycle import RunInfo
+from otelstream.serialization import dumps
 from otelstream.spans import genai_messages as genai
 from otelstream.spans.content import Content, Marks
 
 _DOCUMENT_FIELDS = ["id", "metadata", "page_content", "type"]
+_MAX_PENDING_TOOL_CALLS = 10_000
 
 
 def _is_tool_message(value: Any) -> bool:
@@ -69,6 +73,9 @@ class Payloads:
                     "pip install 'otelstream[openinference]'"
                 ) from exc
             self._oi = oi
+        # OpenInference's tool.parameters is the called tool's parameter schema, which only
+        # the model run that asked for the call knows: tool call id -> schema JSON.
+        self._tool_schemas: OrderedDict[str, str] = OrderedDict()
 
     @property
     def openinference(self) -> Any:
@@ -91,6 +98,9 @@ class Payloads:
         elif oi is not None:
             attrs[oi.INPUT_VALUE] = c.payload(marks, "input", inputs)
             attrs[oi.INPUT_MIME_TYPE] = oi.JSON
+            schema = self._tool_schemas.pop(run.tool_call_id, None) if run.tool_call_id else None
+            if schema is not None:
+                attrs[oi.SpanAttributes.TOOL_PARAMETERS] = schema
         elif rt == "tool":
             attrs[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = c.payload(marks, "input", inputs)
         else:
@@ -146,6 +156,7 @@ class Payloads:
             attrs[oi.OUTPUT_MIME_TYPE] = oi.JSON
             if rt == "chat_model" and c.capture:
                 answer = genai.output_message(output)
+                self._remember_schemas(run, answer)
                 if answer is not None:
                     attrs.update(
                         oi.messages(
@@ -176,6 +187,24 @@ class Payloads:
             if answer_messages:
                 attrs[sc.GEN_AI_OUTPUT_MESSAGES] = c.json_payload(marks, "output", answer_messages)
         return attrs
+
+    def _remember_schemas(self, run: RunInfo, answer: Any) -> None:
+        """The parameter schemas of the tools the model asked for, by tool call id, for the
+        tool spans that follow (bounded: calls that never run are forgotten)."""
+        if answer is None:
+            return
+        schemas = {
+            d["name"]: d["parameters"]
+            for d in genai.tool_definitions(run.invocation_params)
+            if "parameters" in d
+        }
+        for part in answer["parts"]:
+            schema = schemas.get(part.get("name")) if part["type"] == "tool_call" else None
+            if schema is not None and part.get("id"):
+                self._tool_schemas[part["id"]] = self._content.scrub(None, "input", dumps(schema))
+                if len(self._tool_schemas) > _MAX_PENDING_TOOL_CALLS:
+                    with contextlib.suppress(KeyError):  # emptied by another thread meanwhile
+                        self._tool_schemas.popitem(last=False)
 
     def _tool_result(self, output: Any, marks: Marks, attrs: dict[str, Any]) -> None:
         c = self._content
