@@ -7,8 +7,9 @@ parents, input and output; where a GenAI or OpenInference attribute carries the 
 payload, that one is read instead, see ``spans/payloads.py``), its span events hold the
 stream chunks (message chunks in the compact form of ``spans/tokens.py``), custom events and
 tool errors, and the ``*_seq`` attributes give the order in which everything happened.
-Payloads come back in their JSON form. Where content capture was off they read ``"[redacted]"``, and
-where a payload was cut by the length limit it stays cut (marked): nothing is invented.
+Payloads come back in their JSON form. Where content capture was off they read
+``"[redacted]"``, and where a payload was cut by the length limit it stays cut (marked):
+nothing is invented.
 
 The ``debug`` stream is in the trace only for runs that had a live ``debug`` consumer (that is
 when LangGraph produces it); for other runs replay says so instead of guessing.
