@@ -154,6 +154,11 @@ class Payloads:
         if oi is not None:
             attrs[oi.OUTPUT_VALUE] = c.payload(marks, "output", output)
             attrs[oi.OUTPUT_MIME_TYPE] = oi.JSON
+            call_id = getattr(output, "tool_call_id", None)  # older cores: known only now
+            if rt == "tool" and not run.tool_call_id and isinstance(call_id, str):
+                schema = self._tool_schemas.pop(call_id, None)
+                if schema is not None:
+                    attrs[oi.SpanAttributes.TOOL_PARAMETERS] = schema
             if rt == "chat_model" and c.capture:
                 answer = genai.output_message(output)
                 self._remember_schemas(run, answer)
