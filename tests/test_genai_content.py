@@ -253,6 +253,24 @@ def test_capture_off_records_no_messages(instrument_with: Any) -> None:
     assert tool["gen_ai.tool.call.arguments"] == tool["gen_ai.tool.call.result"] == "[redacted]"
 
 
+def test_no_content_from_the_standard_variable_exports_no_text(
+    monkeypatch: pytest.MonkeyPatch, instrument_with: Any
+) -> None:
+    monkeypatch.delenv("OTELSTREAM_CAPTURE_CONTENT", raising=False)
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "NO_CONTENT")
+    spans = _agent_spans(instrument_with(capture_tokens=True))
+    exported = [
+        value
+        for span in spans
+        for values in [span.attributes or {}, *(e.attributes or {} for e in span.events)]
+        for value in values.values()
+    ]
+    texts = [v for v in exported if isinstance(v, str)]
+    for secret in ("What is 1 + 2?", "You are a calculator", "1 + 2 = 3"):
+        assert not any(secret in text for text in texts), secret
+    assert "[redacted]" in texts
+
+
 @pytest.mark.parametrize(
     ("genai_value", "otelstream_value", "captured"),
     [
