@@ -2,6 +2,10 @@
 
 Each workload builds its graph once and is then run many times. ``units`` is what overhead
 is divided by: node executions per run, or streamed tokens for the ``tokens`` workload.
+
+The graphs and the fake chat model are the benchmark's own, not ``tests/graphs.py``: numbers
+stay comparable from run to run only if a change to the test corpus cannot change the work
+measured, and the benchmark runs where the tests are not (a peer's virtualenv, ``--python``).
 """
 
 from __future__ import annotations

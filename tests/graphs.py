@@ -142,6 +142,43 @@ class TextState(TypedDict):
     answer: str
 
 
+# --- builders ----------------------------------------------------------------------------------
+def sequence(state: Any, *nodes: Any, **compile_options: Any) -> Any:
+    """A compiled graph running ``nodes`` one after another, from START to END. A function is
+    a node named after itself; a ``(name, runnable)`` pair (a compiled subgraph, a lambda)
+    is a node with that name. ``compile_options`` go to ``compile`` (``name``, ``checkpointer``)."""
+    g = StateGraph(state)
+    previous = START
+    for node in nodes:
+        name, action = node if isinstance(node, tuple) else (node.__name__, node)
+        g.add_node(name, action)
+        g.add_edge(previous, name)
+        previous = name
+    g.add_edge(previous, END)
+    return g.compile(**compile_options)
+
+
+def tool_loop(model: FakeChatModel, tools: ToolNode, **compile_options: Any) -> Any:
+    """The tool-calling loop: node ``model`` asks, node ``tools`` answers, until the model
+    replies without tool calls."""
+    bound = model.bind_tools(list(tools.tools_by_name.values()))
+
+    def call_model(s: MessagesState) -> dict[str, Any]:
+        return {"messages": [bound.invoke(s["messages"])]}
+
+    def route(s: MessagesState) -> str:
+        last = s["messages"][-1]
+        return "tools" if getattr(last, "tool_calls", None) else END
+
+    g = StateGraph(MessagesState)
+    g.add_node("model", call_model)
+    g.add_node("tools", tools)
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", route, ["tools", END])
+    g.add_edge("tools", "model")
+    return g.compile(**compile_options)
+
+
 # --- graphs ------------------------------------------------------------------------------------
 def linear() -> Any:
     def a(s: Counter) -> dict[str, Any]:
@@ -153,15 +190,7 @@ def linear() -> Any:
     def c(s: Counter) -> dict[str, Any]:
         return {"log": ["c"]}
 
-    g = StateGraph(Counter)
-    g.add_node("a", a)
-    g.add_node("b", b)
-    g.add_node("c", c)
-    g.add_edge(START, "a")
-    g.add_edge("a", "b")
-    g.add_edge("b", "c")
-    g.add_edge("c", END)
-    return g.compile()
+    return sequence(Counter, a, b, c)
 
 
 def loop() -> Any:
@@ -206,21 +235,10 @@ def subgraph() -> Any:
     def inner(s: Counter) -> dict[str, Any]:
         return {"count": s["count"] + 100, "log": ["inner"]}
 
-    sub = StateGraph(Counter)
-    sub.add_node("inner", inner)
-    sub.add_edge(START, "inner")
-    sub.add_edge("inner", END)
-
     def outer(s: Counter) -> dict[str, Any]:
         return {"log": ["outer"]}
 
-    g = StateGraph(Counter)
-    g.add_node("outer", outer)
-    g.add_node("sub", sub.compile(name="inner_graph"))
-    g.add_edge(START, "outer")
-    g.add_edge("outer", "sub")
-    g.add_edge("sub", END)
-    return g.compile()
+    return sequence(Counter, outer, ("sub", sequence(Counter, inner, name="inner_graph")))
 
 
 @tool
@@ -237,21 +255,7 @@ def agent() -> Any:
             answer("the sums are 3 and 7"),
         ]
     )
-
-    def call_model(s: MessagesState) -> dict[str, Any]:
-        return {"messages": [model.bind_tools([add]).invoke(s["messages"])]}
-
-    def route(s: MessagesState) -> str:
-        last = s["messages"][-1]
-        return "tools" if getattr(last, "tool_calls", None) else END
-
-    g = StateGraph(MessagesState)
-    g.add_node("model", call_model)
-    g.add_node("tools", ToolNode([add]))
-    g.add_edge(START, "model")
-    g.add_conditional_edges("model", route, ["tools", END])
-    g.add_edge("tools", "model")
-    return g.compile(checkpointer=InMemorySaver())
+    return tool_loop(model, ToolNode([add]), checkpointer=InMemorySaver())
 
 
 @tool
@@ -265,21 +269,7 @@ def tool_error() -> Any:
     model = FakeChatModel(
         responses=[ask_tool("divide", "call_1", a=1, b=0), answer("cannot divide by zero")]
     )
-
-    def call_model(s: MessagesState) -> dict[str, Any]:
-        return {"messages": [model.bind_tools([divide]).invoke(s["messages"])]}
-
-    def route(s: MessagesState) -> str:
-        last = s["messages"][-1]
-        return "tools" if getattr(last, "tool_calls", None) else END
-
-    g = StateGraph(MessagesState)
-    g.add_node("model", call_model)
-    g.add_node("tools", ToolNode([divide], handle_tool_errors=True))
-    g.add_edge(START, "model")
-    g.add_conditional_edges("model", route, ["tools", END])
-    g.add_edge("tools", "model")
-    return g.compile()
+    return tool_loop(model, ToolNode([divide], handle_tool_errors=True))
 
 
 def chain() -> Any:
@@ -290,11 +280,7 @@ def chain() -> Any:
     def respond(s: TextState) -> dict[str, Any]:
         return {"answer": pipeline.invoke({"question": s["question"]})}
 
-    g = StateGraph(TextState)
-    g.add_node("respond", respond)
-    g.add_edge(START, "respond")
-    g.add_edge("respond", END)
-    return g.compile()
+    return sequence(TextState, respond)
 
 
 class KeywordRetriever(BaseRetriever):
@@ -314,11 +300,7 @@ def retriever() -> Any:
         found = store.invoke(s["question"])
         return {"answer": " | ".join(d.page_content for d in found)}
 
-    g = StateGraph(TextState)
-    g.add_node("search", search)
-    g.add_edge(START, "search")
-    g.add_edge("search", END)
-    return g.compile()
+    return sequence(TextState, search)
 
 
 def custom_events() -> Any:
@@ -332,33 +314,23 @@ def custom_events() -> Any:
         get_stream_writer()({"written": "async"})
         return {"log": ["async"]}
 
-    g = StateGraph(Counter)
-    g.add_node("sync_node", sync_node)
-    g.add_node("async_node", async_node)
-    g.add_edge(START, "sync_node")
-    g.add_edge("sync_node", "async_node")
-    g.add_edge("async_node", END)
-    return g.compile()
+    return sequence(Counter, sync_node, async_node)
 
 
 class NodeFailed(RuntimeError):
     pass
 
 
-def failing() -> Any:
+def failing(error: BaseException | None = None) -> Any:
+    """Node ``ok``, then node ``boom`` raising ``error`` (by default a ``NodeFailed``)."""
+
     def ok(s: Counter) -> dict[str, Any]:
         return {"log": ["ok"]}
 
     def boom(s: Counter) -> dict[str, Any]:
-        raise NodeFailed("node failed on purpose")
+        raise error if error is not None else NodeFailed("node failed on purpose")
 
-    g = StateGraph(Counter)
-    g.add_node("ok", ok)
-    g.add_node("boom", boom)
-    g.add_edge(START, "ok")
-    g.add_edge("ok", "boom")
-    g.add_edge("boom", END)
-    return g.compile()
+    return sequence(Counter, ok, boom)
 
 
 def interrupting() -> Any:
@@ -369,13 +341,7 @@ def interrupting() -> Any:
         verdict = interrupt({"question": "approve?", "draft": s["answer"]})
         return {"answer": f"{s['answer']} ({verdict})"}
 
-    g = StateGraph(TextState)
-    g.add_node("draft", draft)
-    g.add_node("review", review)
-    g.add_edge(START, "draft")
-    g.add_edge("draft", "review")
-    g.add_edge("review", END)
-    return g.compile(checkpointer=InMemorySaver())
+    return sequence(TextState, draft, review, checkpointer=InMemorySaver())
 
 
 def async_nodes() -> Any:
@@ -387,13 +353,7 @@ def async_nodes() -> Any:
         await asyncio.sleep(0)
         return {"count": s["count"] + 1, "log": ["second"]}
 
-    g = StateGraph(Counter)
-    g.add_node("first", first)
-    g.add_node("second", second)
-    g.add_edge(START, "first")
-    g.add_edge("first", "second")
-    g.add_edge("second", END)
-    return g.compile()
+    return sequence(Counter, first, second)
 
 
 class Steps(TypedDict):
@@ -436,6 +396,24 @@ class Case:
     def config(self, thread_id: str = "t-1") -> dict[str, Any]:
         configurable = {"thread_id": thread_id} if self.needs_thread else {}
         return {"configurable": configurable, "tags": ["corpus"], "metadata": {"case": self.name}}
+
+    def run(self, config: dict[str, Any] | None = None) -> Any:
+        """Run a freshly built graph (``ainvoke`` for async cases) with ``config``, by default
+        ``self.config()``; returns its output."""
+        graph = self.build()
+        config = self.config() if config is None else config
+        if self.is_async:
+            return asyncio.run(graph.ainvoke(self.input, config))
+        return graph.invoke(self.input, config)
+
+    def run_to_end(self, config: dict[str, Any] | None = None) -> Any:
+        """``run``, returning rather than raising the error the case is meant to raise."""
+        try:
+            return self.run(config)
+        except Exception as error:
+            if self.raises is None or not isinstance(error, self.raises):
+                raise
+            return error
 
 
 CORPUS: list[Case] = [

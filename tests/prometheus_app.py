@@ -19,7 +19,6 @@ Collector's exporter sets ``job`` from ``service.name``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import sys
@@ -27,10 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 from langchain_core.outputs import ChatResult
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import MessagesState
 from langgraph.types import Command
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
@@ -54,13 +52,7 @@ class FailingChatModel(graphs.FakeChatModel):
 
     model_name: str = "fake-model-down"
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
         raise ProviderDown("provider unavailable")
 
 
@@ -71,11 +63,7 @@ def llm_failing() -> Any:
     def call(s: MessagesState) -> dict[str, Any]:
         return {"messages": [model.invoke(s["messages"])]}
 
-    g = StateGraph(MessagesState)
-    g.add_node("call", call)
-    g.add_edge(START, "call")
-    g.add_edge("call", END)
-    return g.compile()
+    return graphs.sequence(MessagesState, call)
 
 
 def config(name: str, thread: str | None = None) -> dict[str, Any]:
@@ -87,16 +75,7 @@ def config(name: str, thread: str | None = None) -> dict[str, Any]:
 def run_case(name: str) -> None:
     """Invoke one corpus case to its end, swallowing the failure it is meant to raise."""
     case = graphs.CASES[name]
-    graph = case.build()
-    cfg = config(name, f"{name}-{time.monotonic_ns()}" if case.needs_thread else None)
-    try:
-        if case.is_async:
-            asyncio.run(graph.ainvoke(case.input, cfg))
-        else:
-            graph.invoke(case.input, cfg)
-    except Exception as exc:
-        if case.raises is None or not isinstance(exc, case.raises):
-            raise
+    case.run_to_end(config(name, f"{name}-{time.monotonic_ns()}" if case.needs_thread else None))
 
 
 def iteration(n: int) -> None:

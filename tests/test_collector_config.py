@@ -32,8 +32,8 @@ import grpc
 import pytest
 import yaml
 from backends import Phoenix, compare_spans
-from graphs import CASES
-from langgraph.graph import END, START, StateGraph
+from conftest import memory_provider
+from graphs import CASES, sequence
 from langgraph.types import Command
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GrpcSpanExporter,
@@ -605,11 +605,7 @@ def slow_graph() -> Any:
         time.sleep(1.0)
         return {"done": True}
 
-    graph = StateGraph(Slow)
-    graph.add_node("wait", wait)
-    graph.add_edge(START, "wait")
-    graph.add_edge("wait", END)
-    return graph.compile()
+    return sequence(Slow, wait)
 
 
 def test_tail_sampling_keeps_failed_interrupted_resumed_and_slow_runs() -> None:
@@ -617,9 +613,7 @@ def test_tail_sampling_keeps_failed_interrupted_resumed_and_slow_runs() -> None:
     policies = sampler["processors"]["tail_sampling"]["policies"]
     assert policies[-1]["type"] == "probabilistic"
     assert 0 < policies[-1]["probabilistic"]["sampling_percentage"] < 100
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider, memory = memory_provider()
     instrumented_run(provider, ["linear", "failing"])
     otelstream.instrument(tracer_provider=provider)
     try:

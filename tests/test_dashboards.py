@@ -243,21 +243,15 @@ def test_readme_maps_panels_to_questions() -> None:
 
 
 # --- the attributes the TraceQL panels filter on ------------------------------------------------
-def run_case(name: str, exporter: InMemorySpanExporter, thread: str = "t-dash") -> None:
-    case = CASES[name]
-    graph = case.build()
-    config = {"run_name": name, "configurable": {"thread_id": thread}}
-    try:
-        graph.invoke(case.input, config)
-    except Exception as error:
-        assert case.raises and isinstance(error, case.raises)
+def run_case(name: str, thread: str = "t-dash") -> None:
+    CASES[name].run_to_end({"run_name": name, "configurable": {"thread_id": thread}})
 
 
 def test_traceql_attributes_are_recorded(exporter: InMemorySpanExporter) -> None:
     """Node spans carry graph, node and thread; graph spans the operation; an interrupt marks
     its spans; a failure sets status ERROR: what the Tempo panels select on."""
     for name in ("linear", "interrupt", "failing"):
-        run_case(name, exporter)
+        run_case(name)
     spans: list[ReadableSpan] = list(exporter.get_finished_spans())
     nodes = [s for s in spans if s.name.startswith("node ")]
     assert nodes

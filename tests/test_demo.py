@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from graphs import sequence
 from langchain_core.callbacks import dispatch_custom_event
-from langgraph.graph import END, START, StateGraph
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -194,13 +194,7 @@ def tiny_graph(fail: bool) -> Any:
             raise ValueError("n is too small")
         return {"n": state["n"] * 10}
 
-    graph = StateGraph(Count)
-    graph.add_node("greet", greet)
-    graph.add_node("check", check)
-    graph.add_edge(START, "greet")
-    graph.add_edge("greet", "check")
-    graph.add_edge("check", END)
-    return graph.compile(name="tiny")
+    return sequence(Count, greet, check, name="tiny")
 
 
 def test_render_tree_of_a_failed_run(exporter: InMemorySpanExporter) -> None:

@@ -10,7 +10,6 @@ Phoenix boots in the background while the tests that need no server (first here)
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import gc
 import json
@@ -112,16 +111,7 @@ def traced(env: Mapping[str, str], **options: Any) -> Iterator[Traced]:
 
 def run_case(name: str, thread_id: str = "t-1") -> None:
     """Run one corpus graph as its case says (sync or async; expected errors swallowed)."""
-    case = CASES[name]
-    graph = case.build()
-    try:
-        if case.is_async:
-            asyncio.run(graph.ainvoke(case.input, case.config(thread_id)))
-        else:
-            graph.invoke(case.input, case.config(thread_id))
-    except Exception as error:
-        if case.raises is None or not isinstance(error, case.raises):
-            raise
+    CASES[name].run_to_end(CASES[name].config(thread_id))
 
 
 def new_project(label: str) -> str:

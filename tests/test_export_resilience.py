@@ -9,7 +9,6 @@ after a flush, spans ended = spans the receiver accepted + spans counted dropped
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import os
@@ -175,12 +174,8 @@ def outcome(name: str, thread_id: str = "t-1") -> Any:
     """Run one corpus graph; what it returned or raised, comparable across runs (message ids
     and run ids left out)."""
     case = CASES[name]
-    graph = case.build()
     try:
-        if case.is_async:
-            result = asyncio.run(graph.ainvoke(case.input, case.config(thread_id)))
-        else:
-            result = graph.invoke(case.input, case.config(thread_id))
+        result = case.run(case.config(thread_id))
     except Exception as error:
         return ("raised", type(error).__name__, str(error))
     if isinstance(result, dict) and "messages" in result:

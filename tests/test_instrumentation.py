@@ -9,32 +9,29 @@ from __future__ import annotations
 import copy
 import json
 import operator
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
 import wrapt
+from conftest import handler_counts, hooked, memory_provider, one
+from graphs import Counter, failing, linear, sequence
+from hostile import MARKER_RE
 from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
-from langchain_core.callbacks.base import BaseCallbackManager
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.config import get_config, get_stream_writer
 from langgraph.graph import END, START, StateGraph
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from typing_extensions import TypedDict
 
 import otelstream
-from otelstream.capture.callback_handler import OtelStreamCallbackHandler
 from otelstream.instrumentor import OtelStreamInstrumentor
 
 WORKFLOW = "invoke_workflow LangGraph"
 REDACTED = "[redacted]"
 CONTENT_KEYS = ("langchain.run.input", "langchain.run.output")
-MARKER_RE = re.compile(r"\.\.\.\[truncated (\d+) chars\]$")
 
 _PROXY_TYPES = tuple(
     t
@@ -46,74 +43,13 @@ _PROXY_TYPES = tuple(
 )
 
 
-# --- fixtures ----------------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Start and end every test uninstrumented, with no OTELSTREAM_* environment."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("OTELSTREAM_"):
-            monkeypatch.delenv(name)
-    otelstream.uninstrument()
-    try:
-        yield
-    finally:
-        otelstream.uninstrument()
-
-
-def new_exporter() -> tuple[TracerProvider, InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    return provider, memory
-
-
-@pytest.fixture
-def instrumented() -> Iterator[Callable[..., InMemorySpanExporter]]:
-    """``instrumented(**options)`` instruments with a fresh in-memory exporter and returns it."""
-
-    def _instrument(**options: Any) -> InMemorySpanExporter:
-        provider, memory = new_exporter()
-        otelstream.instrument(tracer_provider=provider, **options)
-        return memory
-
-    try:
-        yield _instrument
-    finally:
-        otelstream.uninstrument()
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 # --- graphs ------------------------------------------------------------------------------------
-class Counter(TypedDict):
-    count: int
-    log: Annotated[list[str], operator.add]
-
-
 class Text(TypedDict, total=False):
     text: str
     note: str
-
-
-def linear_graph() -> Any:
-    def a(s: Counter) -> dict[str, Any]:
-        return {"count": s["count"] + 1, "log": ["a"]}
-
-    def b(s: Counter) -> dict[str, Any]:
-        return {"count": s["count"] * 10, "log": ["b"]}
-
-    def c(s: Counter) -> dict[str, Any]:
-        return {"log": ["c"]}
-
-    g = StateGraph(Counter)
-    g.add_node("a", a)
-    g.add_node("b", b)
-    g.add_node("c", c)
-    g.add_edge(START, "a")
-    g.add_edge("a", "b")
-    g.add_edge("b", "c")
-    g.add_edge("c", END)
-    return g.compile()
 
 
 LINEAR_INPUT = {"count": 1, "log": []}
@@ -128,21 +64,11 @@ def echo_graph(extra: str = "") -> Any:
         get_stream_writer()({"echo": s["text"]})
         return {"note": s["text"] + extra}
 
-    g = StateGraph(Text)
-    g.add_node("echo", echo)
-    g.add_edge(START, "echo")
-    g.add_edge("echo", END)
-    return g.compile()
+    return sequence(Text, echo)
 
 
 def names(spans: Any) -> list[str]:
     return sorted(s.name for s in spans)
-
-
-def one(spans: Any, name: str) -> ReadableSpan:
-    found = [s for s in spans if s.name == name]
-    assert len(found) == 1, f"expected one {name!r} span, got {names(spans)}"
-    return found[0]
 
 
 def all_string_values(spans: Any) -> list[str]:
@@ -167,18 +93,11 @@ def all_string_values(spans: Any) -> list[str]:
     return out
 
 
-def handler_counts(manager: BaseCallbackManager) -> tuple[int, int]:
-    def count(handlers: list[Any]) -> int:
-        return sum(isinstance(h, OtelStreamCallbackHandler) for h in handlers)
-
-    return count(manager.handlers), count(manager.inheritable_handlers)
-
-
 # --- instrument() / uninstrument() -------------------------------------------------------------
 def test_instrument_twice_adds_one_handler_and_one_set_of_spans() -> None:
-    provider, memory = new_exporter()
+    provider, memory = memory_provider()
     first = otelstream.instrument(tracer_provider=provider)
-    other_provider, other_memory = new_exporter()
+    other_provider, other_memory = memory_provider()
     second = otelstream.instrument(tracer_provider=other_provider)
     assert first is second
     assert first.is_instrumented_by_opentelemetry
@@ -190,28 +109,28 @@ def test_instrument_twice_adds_one_handler_and_one_set_of_spans() -> None:
     assert handler_counts(parent.copy()) == (1, 1)
     assert handler_counts(copy.deepcopy(parent)) == (1, 1)
 
-    assert linear_graph().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
+    assert linear().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
     spans = memory.get_finished_spans()
     assert len(spans) == 4
     assert set(names(spans)) == LINEAR_SPANS
     assert other_memory.get_finished_spans() == ()  # the second call changed nothing
 
     memory.clear()
-    assert linear_graph().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
+    assert linear().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
     assert len(memory.get_finished_spans()) == 4
 
 
 def test_reinstrument_after_uninstrument_does_not_double() -> None:
-    provider, old_memory = new_exporter()
+    provider, old_memory = memory_provider()
     otelstream.instrument(tracer_provider=provider)
     old_manager = CallbackManager.configure()
     otelstream.uninstrument()
     assert handler_counts(CallbackManager.configure()) == (0, 0)
 
-    provider, memory = new_exporter()
+    provider, memory = memory_provider()
     otelstream.instrument(tracer_provider=provider)
     assert handler_counts(CallbackManager.configure()) == (1, 1)
-    graph = linear_graph()
+    graph = linear()
     assert graph.invoke(LINEAR_INPUT, {"callbacks": old_manager}) == LINEAR_OUTPUT
     assert graph.invoke(LINEAR_INPUT) == LINEAR_OUTPUT
     spans = memory.get_finished_spans()
@@ -219,34 +138,20 @@ def test_reinstrument_after_uninstrument_does_not_double() -> None:
     assert old_memory.get_finished_spans() == ()
 
 
-def _hooked_functions() -> dict[str, Any]:
-    from langgraph.pregel import Pregel
-    from langgraph.pregel._loop import PregelLoop
-    from langgraph.runtime import Runtime
-
-    return {
-        "BaseCallbackManager.__init__": BaseCallbackManager.__dict__["__init__"],
-        "Runtime.__init__": Runtime.__dict__["__init__"],
-        "Pregel.stream": Pregel.__dict__["stream"],
-        "Pregel.astream": Pregel.__dict__["astream"],
-        "PregelLoop.__init__": PregelLoop.__dict__["__init__"],
-    }
-
-
 def test_uninstrument_removes_wrapt_wrappers() -> None:
     assert _PROXY_TYPES
-    originals = _hooked_functions()
+    originals = hooked()
     for name, func in originals.items():
         assert not isinstance(func, _PROXY_TYPES), name
 
-    provider, _ = new_exporter()
+    provider, _ = memory_provider()
     otelstream.instrument(tracer_provider=provider)
-    wrapped = _hooked_functions()
+    wrapped = hooked()
     for name, func in wrapped.items():
         assert isinstance(func, _PROXY_TYPES), f"{name} is not wrapped while instrumented"
 
     otelstream.uninstrument()
-    restored = _hooked_functions()
+    restored = hooked()
     for name, func in restored.items():
         assert not isinstance(func, _PROXY_TYPES), f"{name} still wrapped after uninstrument()"
         assert not hasattr(func, "__wrapped__"), name
@@ -255,24 +160,24 @@ def test_uninstrument_removes_wrapt_wrappers() -> None:
 
 
 def test_no_spans_after_uninstrument() -> None:
-    provider, memory = new_exporter()
+    provider, memory = memory_provider()
     otelstream.instrument(tracer_provider=provider)
-    graph = linear_graph()
+    graph = linear()
     assert graph.invoke(LINEAR_INPUT) == LINEAR_OUTPUT
     assert set(names(memory.get_finished_spans())) == LINEAR_SPANS
     memory.clear()
 
     otelstream.uninstrument()
     assert graph.invoke(LINEAR_INPUT) == LINEAR_OUTPUT
-    assert linear_graph().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
-    assert list(linear_graph().stream(LINEAR_INPUT))
+    assert linear().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
+    assert list(linear().stream(LINEAR_INPUT))
     assert memory.get_finished_spans() == ()
 
 
 async def test_no_spans_after_uninstrument_async() -> None:
-    provider, memory = new_exporter()
+    provider, memory = memory_provider()
     otelstream.instrument(tracer_provider=provider)
-    graph = linear_graph()
+    graph = linear()
     assert await graph.ainvoke(LINEAR_INPUT) == LINEAR_OUTPUT
     assert len(memory.get_finished_spans()) == 4
     memory.clear()
@@ -289,13 +194,9 @@ def test_no_spans_after_uninstrument_reusing_live_config_and_manager() -> None:
         captured.setdefault("config", get_config())
         return {"log": ["grab"]}
 
-    g = StateGraph(Counter)
-    g.add_node("grab", grab)
-    g.add_edge(START, "grab")
-    g.add_edge("grab", END)
-    grabber = g.compile()
+    grabber = sequence(Counter, grab)
 
-    provider, memory = new_exporter()
+    provider, memory = memory_provider()
     otelstream.instrument(tracer_provider=provider)
     manager = CallbackManager.configure()
     async_manager = AsyncCallbackManager.configure()
@@ -308,7 +209,7 @@ def test_no_spans_after_uninstrument_reusing_live_config_and_manager() -> None:
 
     otelstream.uninstrument()
     assert handler_counts(manager) == (1, 1)  # still held: must be inert
-    graph = linear_graph()
+    graph = linear()
     assert graph.invoke(LINEAR_INPUT, config_with_manager) == LINEAR_OUTPUT
     assert graph.invoke(LINEAR_INPUT, {"callbacks": manager.copy()}) == LINEAR_OUTPUT
     assert graph.invoke(LINEAR_INPUT, node_config) == LINEAR_OUTPUT
@@ -318,38 +219,38 @@ def test_no_spans_after_uninstrument_reusing_live_config_and_manager() -> None:
 
 
 def test_uninstrument_when_not_instrumented_is_a_noop() -> None:
-    before = _hooked_functions()
+    before = hooked()
     otelstream.uninstrument()
     otelstream.uninstrument()
     OtelStreamInstrumentor().uninstrument()  # the BaseInstrumentor path too
-    assert _hooked_functions() == before
+    assert hooked() == before
     assert not OtelStreamInstrumentor().is_instrumented_by_opentelemetry
     assert handler_counts(CallbackManager.configure()) == (0, 0)
-    assert linear_graph().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
+    assert linear().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
 
-    provider, memory = new_exporter()
+    provider, memory = memory_provider()
     otelstream.instrument(tracer_provider=provider)  # still instrumentable afterwards
-    assert linear_graph().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
+    assert linear().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
     assert len(memory.get_finished_spans()) == 4
 
 
 def test_unknown_option_raises_type_error() -> None:
-    before = _hooked_functions()
+    before = hooked()
     with pytest.raises(TypeError, match=r"unknown otelstream option\(s\): capture_contnet"):
         otelstream.instrument(capture_contnet=False)
     with pytest.raises(TypeError) as info:
         otelstream.instrument(bogus=1, also_bogus=2)
     assert "also_bogus" in str(info.value) and "bogus" in str(info.value)
     assert not OtelStreamInstrumentor().is_instrumented_by_opentelemetry
-    assert _hooked_functions() == before
+    assert hooked() == before
 
 
 def test_unknown_option_rejected_even_when_already_instrumented() -> None:
-    provider, memory = new_exporter()
+    provider, memory = memory_provider()
     otelstream.instrument(tracer_provider=provider)
     with pytest.raises(TypeError, match="unknown otelstream option"):
         otelstream.instrument(nope=True)
-    assert linear_graph().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
+    assert linear().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
     assert len(memory.get_finished_spans()) == 4
 
 
@@ -380,10 +281,10 @@ def _assert_redacted(spans: Any) -> None:
 
 
 def test_capture_content_env_false_redacts(
-    monkeypatch: pytest.MonkeyPatch, instrumented: Callable[..., InMemorySpanExporter]
+    monkeypatch: pytest.MonkeyPatch, instrument_with: Callable[..., InMemorySpanExporter]
 ) -> None:
     monkeypatch.setenv("OTELSTREAM_CAPTURE_CONTENT", "false")
-    memory = instrumented()
+    memory = instrument_with()
     result = echo_graph().invoke({"text": SECRET})
     assert result == {"text": SECRET, "note": SECRET}
     spans = memory.get_finished_spans()
@@ -392,25 +293,25 @@ def test_capture_content_env_false_redacts(
 
 
 def test_capture_content_option_false_redacts(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
-    memory = instrumented(capture_content=False)
+    memory = instrument_with(capture_content=False)
     assert echo_graph().invoke({"text": SECRET}) == {"text": SECRET, "note": SECRET}
     _assert_redacted(memory.get_finished_spans())
 
 
 def test_capture_content_option_wins_over_env(
-    monkeypatch: pytest.MonkeyPatch, instrumented: Callable[..., InMemorySpanExporter]
+    monkeypatch: pytest.MonkeyPatch, instrument_with: Callable[..., InMemorySpanExporter]
 ) -> None:
     monkeypatch.setenv("OTELSTREAM_CAPTURE_CONTENT", "false")
-    memory = instrumented(capture_content=True)
+    memory = instrument_with(capture_content=True)
     echo_graph().invoke({"text": "visible"})
     root = one(memory.get_finished_spans(), WORKFLOW)
     assert json.loads(root.attributes["langchain.run.input"]) == {"text": "visible"}
 
 
-def test_content_captured_by_default(instrumented: Callable[..., InMemorySpanExporter]) -> None:
-    memory = instrumented()
+def test_content_captured_by_default(instrument_with: Callable[..., InMemorySpanExporter]) -> None:
+    memory = instrument_with()
     echo_graph().invoke({"text": "hello"})
     spans = memory.get_finished_spans()
     root = one(spans, WORKFLOW)
@@ -422,7 +323,7 @@ def test_content_captured_by_default(instrumented: Callable[..., InMemorySpanExp
 
 
 def test_redact_hook_scrubs_before_attribute_is_set(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
     calls: list[tuple[str, str]] = []
 
@@ -430,7 +331,7 @@ def test_redact_hook_scrubs_before_attribute_is_set(
         calls.append((key, text))
         return text.replace(SECRET, "***")
 
-    memory = instrumented(redact=scrub)
+    memory = instrument_with(redact=scrub)
     result = echo_graph(extra=" and " + SECRET).invoke({"text": f"token={SECRET}"})
     assert result == {"text": f"token={SECRET}", "note": f"token={SECRET} and {SECRET}"}
 
@@ -455,7 +356,7 @@ def test_redact_hook_scrubs_before_attribute_is_set(
     assert any(SECRET in text for _, text in calls)
 
 
-def test_redact_hook_sees_metadata(instrumented: Callable[..., InMemorySpanExporter]) -> None:
+def test_redact_hook_sees_metadata(instrument_with: Callable[..., InMemorySpanExporter]) -> None:
     """``Settings.redact`` documents ``"metadata"`` among the keys it scrubs."""
     keys: set[str] = set()
 
@@ -463,7 +364,7 @@ def test_redact_hook_sees_metadata(instrumented: Callable[..., InMemorySpanExpor
         keys.add(key)
         return text.replace(SECRET, "***")
 
-    memory = instrumented(redact=scrub)
+    memory = instrument_with(redact=scrub)
     config = {"metadata": {"api_key": SECRET}}
     assert echo_graph().invoke({"text": "x"}, config) == {"text": "x", "note": "x"}
     spans = memory.get_finished_spans()
@@ -474,15 +375,15 @@ def test_redact_hook_sees_metadata(instrumented: Callable[..., InMemorySpanExpor
 
 
 def test_redact_hook_that_raises_gives_redacted_and_run_goes_on(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
     def broken(key: str, text: str) -> str:
         raise RuntimeError("redactor exploded")
 
     failures_before = otelstream.failure_counts().get("redaction hook", 0)
-    memory = instrumented(redact=broken)
+    memory = instrument_with(redact=broken)
     assert echo_graph().invoke({"text": SECRET}) == {"text": SECRET, "note": SECRET}
-    assert linear_graph().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
+    assert linear().invoke(LINEAR_INPUT) == LINEAR_OUTPUT
     spans = memory.get_finished_spans()
     assert set(names(spans)) >= {WORKFLOW, "node echo", *LINEAR_SPANS}
     for s in spans:
@@ -495,10 +396,10 @@ def test_redact_hook_that_raises_gives_redacted_and_run_goes_on(
 
 
 def test_max_attribute_length_truncates_with_marker(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
     limit = 200
-    memory = instrumented(max_attribute_length=limit)
+    memory = instrument_with(max_attribute_length=limit)
     long_text = "".join(chr(ord("a") + i % 26) for i in range(1_000))
     assert echo_graph().invoke({"text": long_text}) == {"text": long_text, "note": long_text}
     spans = memory.get_finished_spans()
@@ -521,10 +422,10 @@ def test_max_attribute_length_truncates_with_marker(
 
 
 def test_max_attribute_length_from_env(
-    monkeypatch: pytest.MonkeyPatch, instrumented: Callable[..., InMemorySpanExporter]
+    monkeypatch: pytest.MonkeyPatch, instrument_with: Callable[..., InMemorySpanExporter]
 ) -> None:
     monkeypatch.setenv("OTELSTREAM_MAX_ATTRIBUTE_LENGTH", "100")
-    memory = instrumented()
+    memory = instrument_with()
     echo_graph().invoke({"text": "y" * 500})
     root = one(memory.get_finished_spans(), WORKFLOW)
     value = root.attributes["langchain.run.input"]
@@ -534,12 +435,12 @@ def test_max_attribute_length_from_env(
 
 
 def test_small_max_attribute_length_is_respected_or_rejected(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
     """A limit shorter than the truncation marker cannot be honoured: reject it, or keep to it
     (the ``OTELSTREAM_MAX_ATTRIBUTE_LENGTH`` environment variable is clamped to >= 64)."""
     try:
-        memory = instrumented(max_attribute_length=10)
+        memory = instrument_with(max_attribute_length=10)
     except ValueError:
         return
     echo_graph().invoke({"text": "z" * 300})
@@ -550,12 +451,12 @@ def test_small_max_attribute_length_is_respected_or_rejected(
                 assert len(value) <= 10, (s.name, key, value)
 
 
-def test_error_attributes_are_bounded(instrumented: Callable[..., InMemorySpanExporter]) -> None:
+def test_error_attributes_are_bounded(instrument_with: Callable[..., InMemorySpanExporter]) -> None:
     """Every string attribute, including the recorded exception's, respects the limit."""
     limit = 200
-    memory = instrumented(max_attribute_length=limit)
+    memory = instrument_with(max_attribute_length=limit)
     with pytest.raises(Boom):
-        failing_graph(Boom("m" * 1_000)).invoke({"count": 0, "log": []})
+        failing(Boom("m" * 1_000)).invoke({"count": 0, "log": []})
     spans = memory.get_finished_spans()
     node = one(spans, "node boom")
     assert node.status.status_code == StatusCode.ERROR
@@ -566,9 +467,9 @@ def test_error_attributes_are_bounded(instrumented: Callable[..., InMemorySpanEx
 
 
 def test_short_content_is_not_marked_truncated(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
-    memory = instrumented(max_attribute_length=10_000)
+    memory = instrument_with(max_attribute_length=10_000)
     echo_graph().invoke({"text": "short"})
     for s in memory.get_finished_spans():
         assert "otelstream.truncated" not in (s.attributes or {}), s.name
@@ -579,34 +480,18 @@ class Boom(RuntimeError):
     pass
 
 
-def failing_graph(error: BaseException) -> Any:
-    def ok(s: Counter) -> dict[str, Any]:
-        return {"log": ["ok"]}
-
-    def boom(s: Counter) -> dict[str, Any]:
-        raise error
-
-    g = StateGraph(Counter)
-    g.add_node("ok", ok)
-    g.add_node("boom", boom)
-    g.add_edge(START, "ok")
-    g.add_edge("ok", "boom")
-    g.add_edge("boom", END)
-    return g.compile()
-
-
 def test_user_exception_propagates_unchanged(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
     plain_error = Boom("kaboom 1")
     with pytest.raises(Boom) as plain:
-        failing_graph(plain_error).invoke({"count": 0, "log": []})
+        failing(plain_error).invoke({"count": 0, "log": []})
     assert plain.value is plain_error
 
-    memory = instrumented()
+    memory = instrument_with()
     error = Boom("kaboom 2")
     with pytest.raises(Boom) as info:
-        failing_graph(error).invoke({"count": 0, "log": []})
+        failing(error).invoke({"count": 0, "log": []})
     assert info.value is error
     assert str(info.value) == "kaboom 2"
 
@@ -620,15 +505,15 @@ def test_user_exception_propagates_unchanged(
 
 
 async def test_user_exception_propagates_unchanged_async(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
-    memory = instrumented()
+    memory = instrument_with()
     error = Boom("async kaboom")
     with pytest.raises(Boom) as info:
-        await failing_graph(error).ainvoke({"count": 0, "log": []})
+        await failing(error).ainvoke({"count": 0, "log": []})
     assert info.value is error
     with pytest.raises(Boom):
-        async for _ in failing_graph(Boom("again")).astream({"count": 0, "log": []}):
+        async for _ in failing(Boom("again")).astream({"count": 0, "log": []}):
             pass
     roots = [s for s in memory.get_finished_spans() if s.name == WORKFLOW]
     assert len(roots) == 2
@@ -651,11 +536,6 @@ def rich_graph() -> Any:
         get_stream_writer()({"inner": len(s["steps"])})
         return {"steps": ["inner"]}
 
-    sub = StateGraph(Chat)
-    sub.add_node("inner", inner)
-    sub.add_edge(START, "inner")
-    sub.add_edge("inner", END)
-
     def think(s: Chat) -> dict[str, Any]:
         writer = get_stream_writer()
         writer({"thinking": len(s["steps"])})
@@ -668,7 +548,7 @@ def rich_graph() -> Any:
 
     g = StateGraph(Chat)
     g.add_node("think", think)
-    g.add_node("sub", sub.compile(name="inner_graph"))
+    g.add_node("sub", sequence(Chat, inner, name="inner_graph"))
     g.add_edge(START, "think")
     g.add_conditional_edges("think", route, ["think", "sub"])
     g.add_edge("sub", END)
@@ -700,7 +580,7 @@ async def arun_rich() -> tuple[Any, list[Any]]:
 
 
 def test_outputs_identical_with_and_without_instrumentation(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
     plain = run_rich()
     assert plain[0]["steps"][-1] == "inner"
@@ -708,17 +588,17 @@ def test_outputs_identical_with_and_without_instrumentation(
     assert plain[0]["messages"][-1].content == "hello there friend"
     assert ("custom", {"thinking": 0}) in plain[1]
 
-    memory = instrumented()
+    memory = instrument_with()
     traced = run_rich()
     assert traced == plain
     assert len([s for s in memory.get_finished_spans() if s.name == WORKFLOW]) == 3
 
 
 def test_outputs_identical_with_capture_tokens(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
     plain = run_rich()
-    memory = instrumented(capture_tokens=True)
+    memory = instrument_with(capture_tokens=True)
     assert run_rich() == plain
     chats = [s for s in memory.get_finished_spans() if s.name.startswith("chat")]
     assert chats
@@ -726,18 +606,18 @@ def test_outputs_identical_with_capture_tokens(
 
 
 async def test_async_outputs_identical_with_and_without_instrumentation(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
     plain = await arun_rich()
-    instrumented()
+    instrument_with()
     assert await arun_rich() == plain
 
 
 def test_outputs_identical_after_uninstrument(
-    instrumented: Callable[..., InMemorySpanExporter],
+    instrument_with: Callable[..., InMemorySpanExporter],
 ) -> None:
     plain = run_rich()
-    instrumented()
+    instrument_with()
     run_rich()
     otelstream.uninstrument()
     assert run_rich() == plain
@@ -753,9 +633,7 @@ def test_nothing_is_recorded_inside_suppress_instrumentation() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider, memory = memory_provider()
     reader = InMemoryMetricReader()
     otelstream.instrument(
         tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader])

@@ -4,13 +4,13 @@ and from a real Prometheus endpoint (``opentelemetry-exporter-prometheus``)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from backends import free_port
 from graphs import CASES, NodeFailed
 from langgraph.types import Command
 from opentelemetry.sdk.metrics import MeterProvider
@@ -68,8 +68,7 @@ def telemetry() -> Iterator[Telemetry]:
 
 
 def run(case_name: str, thread_id: str = "m-1") -> Any:
-    case = CASES[case_name]
-    return case.build().invoke(case.input, case.config(thread_id))
+    return CASES[case_name].run(CASES[case_name].config(thread_id))
 
 
 def test_run_and_node_durations_by_outcome(telemetry: Telemetry) -> None:
@@ -194,12 +193,6 @@ def test_dropped_subscriber_items_are_counted(telemetry: Telemetry) -> None:
 
 
 # --- a real Prometheus endpoint -------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_prometheus_endpoint_names_units_and_buckets() -> None:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import start_http_server

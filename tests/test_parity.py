@@ -283,16 +283,12 @@ def run_otelstream(case: Case, thread_id: str) -> tuple[list[Any], list[Any]]:
 
 
 def run_subscribed(case: Case, thread_id: str) -> tuple[list[Any], list[Any]]:
-    graph = case.build()
     config = config_for(case, thread_id)
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            if case.is_async:
-                asyncio.run(graph.ainvoke(case.input, config))
-            else:
-                graph.invoke(case.input, config)
+            case.run(config)
         except BaseException as exc:
             errors.append(exc)
 

@@ -15,7 +15,6 @@ import datetime
 import gc
 import logging
 import operator
-import os
 import re
 import sys
 import threading
@@ -27,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Annotated, Any
 
 import pytest
+from conftest import handler_counts, hooked, memory_provider
 from graphs import (
     FakeChatModel,
     KeywordRetriever,
@@ -37,7 +37,10 @@ from graphs import (
     ask_tool,
     linear,
     long_loop,
+    sequence,
 )
+from graphs import failing as failing_graph
+from hostile import MARKER_RE, ArrayLike, BrokenArray, Opaque, UnprintableError, cyclic, deep
 from langchain_core.callbacks import CallbackManager, dispatch_custom_event
 from langchain_core.callbacks.base import BaseCallbackManager
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -81,25 +84,14 @@ from otelstream.streams.hub import SubscriberHub
 from otelstream.streams.subscription import Subscription
 
 INT64 = (-(2**63), 2**63 - 1)
-MARKER_RE = re.compile(r"\.\.\.\[truncated (\d+) chars\]$")
 NATIVE_MODES = ["values", "updates", "debug", "messages", "custom"]
 DEFAULT_LIMIT = 16_384
 
 
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
 # --- fixtures and helpers -------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test starts and ends uninstrumented, without OTELSTREAM_* variables."""
-    for name in list(os.environ):
-        if name.startswith("OTELSTREAM_"):
-            monkeypatch.delenv(name)
-    otelstream.uninstrument()
-    try:
-        yield
-    finally:
-        otelstream.uninstrument()
-
-
 @pytest.fixture
 def failures(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fresh fail-open bookkeeping: counts start at zero and every failure kind logs anew."""
@@ -109,11 +101,7 @@ def failures(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def instrument(*processors: SpanProcessor, **options: Any) -> InMemorySpanExporter:
     """Instrument into a fresh provider: ``processors`` first, then an in-memory exporter."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    for processor in processors:
-        provider.add_span_processor(processor)
-    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider, memory = memory_provider(*processors)
     otelstream.instrument(tracer_provider=provider, **options)
     return memory
 
@@ -151,26 +139,7 @@ def one_node_graph() -> Any:
     def inc(s: Num) -> dict[str, Any]:
         return {"n": s["n"] + 1}
 
-    g = StateGraph(Num)
-    g.add_node("inc", inc)
-    g.add_edge(START, "inc")
-    g.add_edge("inc", END)
-    return g.compile()
-
-
-def hooked() -> dict[str, Any]:
-    """The raw class attributes otelstream wraps."""
-    from langgraph.pregel import Pregel
-    from langgraph.pregel._loop import PregelLoop
-    from langgraph.runtime import Runtime
-
-    return {
-        "BaseCallbackManager.__init__": BaseCallbackManager.__dict__["__init__"],
-        "Pregel.stream": Pregel.__dict__["stream"],
-        "Pregel.astream": Pregel.__dict__["astream"],
-        "PregelLoop.__init__": PregelLoop.__dict__["__init__"],
-        "Runtime.__init__": Runtime.__dict__["__init__"],
-    }
+    return sequence(Num, inc)
 
 
 def wrap_depth(func: Any) -> int:
@@ -180,13 +149,6 @@ def wrap_depth(func: Any) -> int:
         func = func.__wrapped__
         depth += 1
     return depth
-
-
-def otel_handlers(manager: BaseCallbackManager) -> tuple[int, int]:
-    def count(handlers: list[Any]) -> int:
-        return sum(isinstance(h, OtelStreamCallbackHandler) for h in handlers)
-
-    return count(manager.handlers), count(manager.inheritable_handlers)
 
 
 def strings_of(value: Any) -> Iterator[str]:
@@ -304,15 +266,10 @@ def world() -> Any:
         get_stream_writer()({"summary": text})
         return {"notes": [text]}
 
-    sub = StateGraph(World)
-    sub.add_node("summarize_inner", summarize)
-    sub.add_edge(START, "summarize_inner")
-    sub.add_edge("summarize_inner", END)
-
     g = StateGraph(World)
     g.add_node("think", think)
     g.add_node("tools", ToolNode([add]))
-    g.add_node("summarize", sub.compile(name="summarizer"))
+    g.add_node("summarize", sequence(World, ("summarize_inner", summarize), name="summarizer"))
     g.add_edge(START, "think")
     g.add_conditional_edges("think", route, ["tools", "summarize"])
     g.add_edge("tools", "think")
@@ -321,20 +278,6 @@ def world() -> Any:
 
 
 WORLD_INPUT = {"messages": [HumanMessage("add 1 and 2", id="h-1")], "notes": []}
-
-
-def failing_graph() -> Any:
-    class Counter_(TypedDict):
-        count: int
-
-    def boom(s: Counter_) -> dict[str, Any]:
-        raise NodeFailed("node failed on purpose")
-
-    g = StateGraph(Counter_)
-    g.add_node("boom", boom)
-    g.add_edge(START, "boom")
-    g.add_edge("boom", END)
-    return g.compile()
 
 
 def norm_stream(items: Iterable[Any]) -> list[Any]:
@@ -388,7 +331,7 @@ def run_world(follow: bool = False) -> tuple[WorldRun, list[Subscription]]:
         )
     )
     with pytest.raises(NodeFailed) as info:
-        failing_graph().invoke({"count": 0})
+        failing_graph().invoke({"count": 0, "log": []})
     return WorldRun(result, stream, astream, (info.type, str(info.value))), subs
 
 
@@ -576,16 +519,6 @@ def test_fail_open(
         sub.close()
 
 
-class Opaque:
-    """A value whose repr and str both raise, and which compares only by identity."""
-
-    def __repr__(self) -> str:
-        raise RuntimeError("repr exploded")
-
-    def __str__(self) -> str:
-        raise RuntimeError("str exploded")
-
-
 def _replace(obj: Any, target: Any, placeholder: str) -> Any:
     if obj is target:
         return placeholder
@@ -616,13 +549,7 @@ def test_unrepresentable_state_value_changes_nothing(
         return {"seen": ["second"]}
 
     def build() -> Any:
-        g = StateGraph(State)
-        g.add_node("first", first)
-        g.add_node("second", second)
-        g.add_edge(START, "first")
-        g.add_edge("first", "second")
-        g.add_edge("second", END)
-        return g.compile()
+        return sequence(State, first, second)
 
     def run(value: Opaque) -> tuple[Any, list[Any]]:
         result = build().invoke({"value": value, "seen": []})
@@ -869,15 +796,7 @@ def chain_in_subgraph() -> Any:
     def respond(s: Text) -> dict[str, Any]:
         return {"answer": "".join(pipeline.stream({"question": s["question"]}))}
 
-    inner = StateGraph(Text)
-    inner.add_node("respond", respond)
-    inner.add_edge(START, "respond")
-    inner.add_edge("respond", END)
-    g = StateGraph(Text)
-    g.add_node("outer", inner.compile())
-    g.add_edge(START, "outer")
-    g.add_edge("outer", END)
-    return g.compile()
+    return sequence(Text, ("outer", sequence(Text, respond)))
 
 
 @pytest.mark.timeout(60)
@@ -1096,50 +1015,6 @@ class Model(BaseModel):
     blob: bytes
 
 
-class ArrayLike:
-    """Quacks like a numpy array: ``tolist``, elementwise ``==``, and an ambiguous truth."""
-
-    def __init__(self, values: list[float]) -> None:
-        self.values = values
-        self.dtype = "float64"
-
-    def tolist(self) -> list[float]:
-        return list(self.values)
-
-    def __eq__(self, other: object) -> Any:  # elementwise, like numpy
-        return ArrayLike([float(v == other) for v in self.values])
-
-    def __ne__(self, other: object) -> Any:
-        return ArrayLike([float(v != other) for v in self.values])
-
-    def __bool__(self) -> bool:
-        raise ValueError("The truth value of an array with more than one element is ambiguous")
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-class BrokenArray(ArrayLike):
-    def tolist(self) -> list[float]:
-        raise MemoryError("cannot convert")
-
-    def __repr__(self) -> str:
-        raise RuntimeError("no repr either")
-
-
-def _cyclic() -> dict[str, Any]:
-    d: dict[str, Any] = {"name": "loop"}
-    d["self"] = d
-    d["list"] = [d, [d]]
-    return d
-
-
-def _deep(depth: int) -> Any:
-    value: Any = "bottom"
-    for i in range(depth):
-        value = [value] if i % 2 else {"k": value}
-    return value
-
-
 HOSTILE: dict[str, Callable[[], Any]] = {
     "set": lambda: {3, "b", None, (1, 2)},
     "bytes": lambda: b"plain bytes",
@@ -1151,8 +1026,8 @@ HOSTILE: dict[str, Callable[[], Any]] = {
     "array-like": lambda: ArrayLike([1.0, 2.0]),
     "broken-array": lambda: BrokenArray([1.0]),
     "unrepresentable": Opaque,
-    "cyclic": _cyclic,
-    "deep": lambda: _deep(5_000),
+    "cyclic": cyclic,
+    "deep": lambda: deep(5_000),
     "huge-int": lambda: 10**400,
     "nan-inf": lambda: [float("nan"), float("inf"), -float("inf")],
     "odd-keys": lambda: {(1, 2): "tuple", frozenset({1}): "set", None: "none", Opaque(): "x"},
@@ -1170,11 +1045,7 @@ def echo_graph() -> Any:
         dispatch_custom_event("echo", s["value"])
         return {"out": s["value"]}
 
-    g = StateGraph(Hostile)
-    g.add_node("echo", echo)
-    g.add_edge(START, "echo")
-    g.add_edge("echo", END)
-    return g.compile()
+    return sequence(Hostile, echo)
 
 
 @pytest.mark.timeout(60)
@@ -1215,11 +1086,7 @@ def test_array_like_state_under_the_input_key(
     def node(s: OnlyInput) -> dict[str, Any]:
         return {"input": s["input"]}
 
-    g = StateGraph(OnlyInput)
-    g.add_node("node", node)
-    g.add_edge(START, "node")
-    g.add_edge("node", END)
-    graph = g.compile()
+    graph = sequence(OnlyInput, node)
     memory = instrument()
     value = ArrayLike([1.0, 2.0])
     assert graph.invoke({"input": value})["input"] is value
@@ -1288,11 +1155,7 @@ def huge_usage_graph(tokens: int) -> Any:
     def node(s: Reply) -> dict[str, Any]:
         return {"reply": str(model.invoke("q").content)}
 
-    g = StateGraph(Reply)
-    g.add_node("node", node)
-    g.add_edge(START, "node")
-    g.add_edge("node", END)
-    return g.compile()
+    return sequence(Reply, node)
 
 
 @pytest.mark.timeout(60)
@@ -1311,13 +1174,6 @@ def test_huge_token_counts_never_break_the_export(
         assert chat.attributes["gen_ai.usage.input_tokens"] == tokens
 
 
-class UnprintableError(Exception):
-    """An exception whose ``str()`` raises (a broken ``__str__`` in a library's error type)."""
-
-    def __str__(self) -> str:
-        raise RuntimeError("str exploded")
-
-
 @pytest.mark.timeout(60)
 def test_exception_whose_str_raises_is_still_traced(
     failures: None, caplog: pytest.LogCaptureFixture
@@ -1328,14 +1184,11 @@ def test_exception_whose_str_raises_is_still_traced(
     def boom(s: Any) -> dict[str, Any]:
         raise UnprintableError("x")
 
-    g = StateGraph(Steps)
-    g.add_node("boom", boom)
-    g.add_edge(START, "boom")
-    g.add_edge("boom", END)
+    graph = sequence(Steps, boom)
     spans = OpenSpans()
     memory = instrument(spans)
     with pytest.raises(UnprintableError):
-        g.compile().invoke({"count": 0, "log": []})
+        graph.invoke({"count": 0, "log": []})
     assert spans.started == spans.ended, "spans were started and never ended"
     exported = memory.get_finished_spans()
     assert sorted(s.name for s in exported) == ["invoke_workflow LangGraph", "node boom"]
@@ -1379,10 +1232,7 @@ def test_non_utf8_text_never_breaks_the_export(
             raise FileNotFoundError(f"no such file: {s['text']}")
         return {"text": s["text"] + "!"}
 
-    g = StateGraph(Text)
-    g.add_node("node", node)
-    g.add_edge(START, "node")
-    g.add_edge("node", END)
+    graph = sequence(Text, node)
     config: dict[str, Any] = {
         "thread_id": {"configurable": {"thread_id": SURROGATE}},
         "metadata": {"metadata": {"file": SURROGATE}},
@@ -1391,9 +1241,9 @@ def test_non_utf8_text_never_breaks_the_export(
     memory = instrument()
     if where == "exception":
         with pytest.raises(FileNotFoundError):
-            g.compile().invoke({"text": SURROGATE}, config)
+            graph.invoke({"text": SURROGATE}, config)
     else:
-        assert g.compile().invoke({"text": SURROGATE}, config) == {"text": SURROGATE + "!"}
+        assert graph.invoke({"text": SURROGATE}, config) == {"text": SURROGATE + "!"}
     assert_exportable(memory.get_finished_spans(), caplog)
 
 
@@ -1607,7 +1457,7 @@ def test_10000_runs_keep_memory_flat(failures: None) -> None:
             stream.close()  # abandoned midway
         elif i % 50 == 5:
             with contextlib.suppress(NodeFailed):
-                failing.invoke({"count": i})
+                failing.invoke({"count": i, "log": []})
         elif i % 100 == 7:
             otelstream.subscribe(thread_id=f"long-{i}", max_buffer=2)  # never read or closed
             assert graph.invoke({"n": i}, {"configurable": {"thread_id": f"long-{i}"}})
@@ -1623,11 +1473,7 @@ def test_10000_runs_keep_memory_flat(failures: None) -> None:
         await asyncio.Event().wait()
         return {}
 
-    g = StateGraph(Gate)
-    g.add_node("stuck", stuck)
-    g.add_edge(START, "stuck")
-    g.add_edge("stuck", END)
-    stuck_graph = g.compile()
+    stuck_graph = sequence(Gate, stuck)
 
     async def async_runs(n: int) -> None:
         for i in range(n):
@@ -1708,7 +1554,7 @@ def test_uninstrument_removes_every_hook(failures: None) -> None:
 
     otelstream.uninstrument()
     assert hooked() == originals
-    assert otel_handlers(CallbackManager.configure()) == (0, 0)
+    assert handler_counts(CallbackManager.configure()) == (0, 0)
     inst = OtelStreamInstrumentor()
     assert inst.handler is None and inst.hub is None and inst.span_manager is None
     memory.clear()
@@ -1728,13 +1574,8 @@ def test_uninstrument_removes_every_hook(failures: None) -> None:
         otelstream.uninstrument()
         return {"log": ["midway"]}
 
-    g = StateGraph(Steps)
-    g.add_node("midway", midway)
-    g.add_node("after", lambda s: {"log": ["after"]})
-    g.add_edge(START, "midway")
-    g.add_edge("midway", "after")
-    g.add_edge("after", END)
-    assert g.compile().invoke({"count": 0, "log": []}) == {"count": 0, "log": ["midway", "after"]}
+    graph = sequence(Steps, midway, ("after", lambda s: {"log": ["after"]}))
+    assert graph.invoke({"count": 0, "log": []}) == {"count": 0, "log": ["midway", "after"]}
     assert all(s.name != "node after" for s in memory.get_finished_spans())
     assert hooked() == originals
     assert otelstream.failure_counts() == {}
@@ -1756,7 +1597,7 @@ def test_instrument_twice_doubles_nothing(failures: None) -> None:
     otelstream.instrument(capture_content=False)
     OtelStreamInstrumentor().instrument()
     assert all(wrap_depth(f) == 1 for f in hooked().values()), hooked()
-    assert otel_handlers(CallbackManager.configure()) == (1, 1)
+    assert handler_counts(CallbackManager.configure()) == (1, 1)
     assert live().hub is hub and live().span_manager is manager
     assert manager is not None and hub is not None and live().handler is first.handler
     sink = first.handler._sink  # type: ignore[union-attr]
@@ -1805,9 +1646,7 @@ def _force_unwrap() -> None:
 
 def _instrument_concurrently_three_times(originals: dict[str, Any]) -> None:
     for _ in range(3):
-        memory = InMemorySpanExporter()
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(memory))
+        provider, memory = memory_provider()
         barrier = threading.Barrier(8)
 
         def first_call(provider: TracerProvider = provider, barrier: Any = barrier) -> None:
@@ -1821,7 +1660,7 @@ def _instrument_concurrently_three_times(originals: dict[str, Any]) -> None:
             t.join(30)
         depths = {name: wrap_depth(f) for name, f in hooked().items()}
         assert set(depths.values()) == {1}, f"hooks installed more than once: {depths}"
-        assert otel_handlers(CallbackManager.configure()) == (1, 1)
+        assert handler_counts(CallbackManager.configure()) == (1, 1)
         linear().invoke({"count": 0, "log": []})
         assert _count_roots(memory) == 1
         otelstream.uninstrument()

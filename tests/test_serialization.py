@@ -6,19 +6,25 @@ import dataclasses
 import datetime
 import enum
 import json
-import re
 import uuid
 from typing import Any
 
 import pytest
+from hostile import (
+    CYCLE,
+    MARKER_RE,
+    BrokenGetattr,
+    BrokenModel,
+    Opaque,
+    assert_bounded,
+    assert_serialized,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import BaseModel
 
 from otelstream.serialization import MAX_DEPTH, TRUNCATION_MARKER, bound, dumps
-
-MARKER_RE = re.compile(r"\.\.\.\[truncated (\d+) chars\]$")
 
 
 def loads(text: str) -> Any:
@@ -138,35 +144,17 @@ def test_langchain_messages() -> None:
     assert dumped[2]["tool_call_id"] == "c1"
 
 
-class BadRepr:
-    def __repr__(self) -> str:
-        raise RuntimeError("repr exploded")
-
-
-class BadModelDump:
-    def model_dump(self) -> Any:
-        raise ValueError("dump exploded")
-
-    def __repr__(self) -> str:
-        raise RuntimeError("repr exploded too")
-
-
-class BadGetattr:
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError(f"no {name} for you")
-
-
 def test_object_whose_repr_raises() -> None:
-    assert loads(dumps(BadRepr())) == "<unrepresentable BadRepr>"
-    assert loads(dumps({"x": [BadRepr()]})) == {"x": ["<unrepresentable BadRepr>"]}
+    assert loads(dumps(Opaque())) == "<unrepresentable Opaque>"
+    assert loads(dumps({"x": [Opaque()]})) == {"x": ["<unrepresentable Opaque>"]}
 
 
 def test_broken_model_dump_and_repr() -> None:
-    assert loads(dumps(BadModelDump())) == "<unrepresentable BadModelDump>"
+    assert loads(dumps(BrokenModel())) == "<unrepresentable BrokenModel>"
 
 
 def test_object_whose_getattr_raises() -> None:
-    result = loads(dumps({"odd": BadGetattr()}))
+    result = loads(dumps({"odd": BrokenGetattr()}))
     assert isinstance(result, dict)
     assert set(result) == {"odd"}
 
@@ -330,8 +318,9 @@ payloads = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(payloads)
 def test_dumps_never_raises_and_is_valid_json(value: Any) -> None:
-    text = dumps(value)
-    loads(text)
+    """Valid JSON, and the value's documented JSON form (``hostile.assert_serialized``): plain
+    values exactly, containers item by item, sets sorted, bytes as text or base64."""
+    assert_serialized(value, loads(dumps(value)))
 
 
 @settings(max_examples=100, deadline=None)
@@ -341,7 +330,9 @@ def test_dumps_is_never_raising_on_cycles(value: Any) -> None:
     holder.append(holder)
     cyclic: dict[str, Any] = {"v": value, "h": holder}
     cyclic["me"] = cyclic
-    loads(dumps(cyclic))
+    result = loads(dumps(cyclic))
+    assert result["me"] == CYCLE and result["h"][1] == CYCLE
+    assert_serialized(cyclic, result)
 
 
 @st.composite
@@ -361,26 +352,12 @@ def texts_and_limits(draw: Any) -> tuple[str, int]:
 @settings(max_examples=500, deadline=None)
 @given(texts_and_limits())
 def test_bound_never_exceeds_limit_and_marks_exactly_when_cut(case: tuple[str, int]) -> None:
-    text, limit = case
-    result, cut = bound(text, limit)
-    assert len(result) <= limit
-    assert cut == (len(text) > limit)
-    if not cut:
-        assert result == text
-    else:
-        match = MARKER_RE.search(result)
-        assert match is not None
-        kept = result[: match.start()]
-        assert text.startswith(kept)
-        assert int(match.group(1)) == len(text) - len(kept)
+    assert_bounded(*case)
 
 
 @settings(max_examples=200, deadline=None)
 @given(payloads, st.integers(min_value=64, max_value=300))
 def test_dumps_then_bound(value: Any, limit: int) -> None:
-    text = dumps(value)
-    result, cut = bound(text, limit)
-    assert len(result) <= limit
-    assert cut == (len(text) > limit)
+    result, cut = assert_bounded(dumps(value), limit)
     if not cut:
-        loads(result)
+        assert_serialized(value, loads(result))

@@ -10,89 +10,42 @@ import datetime
 import decimal
 import enum
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import memory_provider
+from graphs import sequence
+from hostile import (
+    MARKER_RE,
+    MAX_DEPTH,
+    ArrayLike,
+    BrokenArray,
+    BrokenGetattr,
+    BrokenMapping,
+    BrokenModel,
+    Opaque,
+    SelfDumping,
+    assert_bounded,
+    assert_serialized,
+    cyclic,
+    deep,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, StateGraph
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 import otelstream
-from otelstream.serialization import bound, dumps
+from otelstream.serialization import dumps
 
-MARKER_RE = re.compile(r"\.\.\.\[truncated (\d+) chars\]$")
 LIMIT = 256
 
 
-# --- hostile values ---------------------------------------------------------------------------
-class Opaque:
-    """``repr`` and ``str`` raise."""
-
-    def __repr__(self) -> str:
-        raise RuntimeError("repr exploded")
-
-    def __str__(self) -> str:
-        raise RuntimeError("str exploded")
-
-
-class ArrayLike:
-    """numpy-like: ``tolist``, elementwise ``==``, ambiguous truth value, unhashable."""
-
-    def __init__(self, values: list[float]) -> None:
-        self.values = values
-
-    def tolist(self) -> list[float]:
-        return list(self.values)
-
-    def __eq__(self, other: object) -> Any:
-        return ArrayLike([float(v == other) for v in self.values])
-
-    def __bool__(self) -> bool:
-        raise ValueError("ambiguous truth value")
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-class BrokenArray(ArrayLike):
-    def tolist(self) -> list[float]:
-        raise MemoryError("cannot convert")
-
-    def __repr__(self) -> str:
-        raise RuntimeError("no repr")
-
-
-class BrokenModel:
-    def model_dump(self) -> Any:
-        raise ValueError("dump exploded")
-
-    def __repr__(self) -> str:
-        raise RuntimeError("repr exploded too")
-
-
-class SelfDumping:
-    """``model_dump`` returns another instance of itself, forever."""
-
-    def model_dump(self) -> Any:
-        return {"again": SelfDumping()}
-
-
-class BrokenMapping(dict):  # type: ignore[type-arg]
-    def items(self) -> Any:
-        raise RuntimeError("items exploded")
-
-    def __iter__(self) -> Iterator[Any]:
-        raise RuntimeError("iter exploded")
-
-
+# --- values JSON does not know -------------------------------------------------------------
 class Color(enum.Enum):
     RED = "red"
     BLUE = 2
@@ -107,12 +60,6 @@ class Box:
 class Envelope(BaseModel):
     content: Any
     sent: datetime.datetime = datetime.datetime(2024, 1, 1)
-
-
-def _cyclic(value: Any) -> Any:
-    holder: dict[str, Any] = {"value": value}
-    holder["me"] = holder
-    return [holder, holder]
 
 
 surrogates = st.text(
@@ -139,7 +86,9 @@ leaves = st.one_of(
     st.builds(BrokenArray, st.just([1.0])),
     st.builds(BrokenModel),
     st.builds(SelfDumping),
+    st.builds(BrokenGetattr),
     surrogates.map(ValueError),
+    st.integers(min_value=0, max_value=3 * MAX_DEPTH).map(deep),
 )
 hashables = st.one_of(
     st.none(),
@@ -162,7 +111,7 @@ hostile = st.recursive(
         st.builds(Box, inner),
         st.builds(Envelope, content=inner),
         st.builds(BrokenMapping, st.dictionaries(st.text(max_size=4), inner, max_size=2)),
-        inner.map(_cyclic),
+        inner.map(cyclic),
     ),
     max_leaves=20,
 )
@@ -179,25 +128,18 @@ def parse(text: str) -> Any:
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile)
 def test_dumps_never_raises_and_is_utf8_json(value: Any) -> None:
-    parse(dumps(value))
+    """Whatever the value, ``dumps`` returns UTF-8 JSON text, and that text is the value's
+    documented JSON form (see ``hostile.assert_serialized``)."""
+    assert_serialized(value, parse(dumps(value)))
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile, st.integers(min_value=64, max_value=4_000))
 def test_bounded_dumps_is_within_limit_and_marked(value: Any, limit: int) -> None:
-    text = dumps(value)
-    result, cut = bound(text, limit)
-    assert len(result) <= limit
-    assert cut == (len(text) > limit)
+    result, cut = assert_bounded(dumps(value), limit)
     if cut:
-        match = MARKER_RE.search(result)
-        assert match is not None, result[-60:]
-        kept = result[: match.start()]
-        assert text.startswith(kept)
-        assert int(match.group(1)) == len(text) - len(kept)
         result.encode("utf-8")
     else:
-        assert result == text
         parse(result)
 
 
@@ -207,29 +149,19 @@ class Carrier(TypedDict):
     out: Any
 
 
-def _carry(s: Carrier) -> dict[str, Any]:
+def carry(s: Carrier) -> dict[str, Any]:
     get_stream_writer()({"carried": s["value"]})
     return {"out": s["value"]}
-
-
-def _carrier() -> Any:
-    g = StateGraph(Carrier)
-    g.add_node("carry", _carry)
-    g.add_edge(START, "carry")
-    g.add_edge("carry", END)
-    return g.compile()
 
 
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[tuple[Any, InMemorySpanExporter]]:
     """A carrier graph, instrumented with a small attribute limit for the whole module."""
     otelstream.uninstrument()
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider, memory = memory_provider()
     otelstream.instrument(tracer_provider=provider, max_attribute_length=LIMIT)
     try:
-        yield _carrier(), memory
+        yield sequence(Carrier, carry), memory
     finally:
         otelstream.uninstrument()
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from conftest import by_name, one, span_tree
-from graphs import CASES, FakeChatModel, NodeFailed, answer
+from graphs import CASES, FakeChatModel, NodeFailed, answer, sequence
 from langchain_core.messages import HumanMessage
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import MessagesState
 from langgraph.types import Command
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
@@ -27,11 +27,7 @@ Spans = Sequence[ReadableSpan]
 
 
 def run_case(name: str, thread_id: str = "t-1") -> Any:
-    case = CASES[name]
-    graph = case.build()
-    if case.is_async:
-        return asyncio.run(graph.ainvoke(case.input, case.config(thread_id)))
-    return graph.invoke(case.input, case.config(thread_id))
+    return CASES[name].run(CASES[name].config(thread_id))
 
 
 def assert_well_formed(spans: Spans) -> None:
@@ -467,11 +463,7 @@ def _token_graph(text: str = "one two three four five") -> Any:
     def speak(s: MessagesState) -> dict[str, Any]:
         return {"messages": [model.invoke(s["messages"])]}
 
-    g = StateGraph(MessagesState)
-    g.add_node("speak", speak)
-    g.add_edge(START, "speak")
-    g.add_edge("speak", END)
-    return g.compile()
+    return sequence(MessagesState, speak)
 
 
 def _stream_events(span: ReadableSpan) -> list[dict[str, Any]]:

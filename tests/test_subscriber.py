@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from graphs import CASES, FakeChatModel, long_loop
+from graphs import CASES, FakeChatModel, long_loop, sequence
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.outputs import ChatGenerationChunk
-from langgraph.graph import START, StateGraph
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_parity import Ids, canon, norm_events
 from typing_extensions import TypedDict
@@ -372,10 +371,7 @@ def handshake_graph(seen: threading.Event, waited: list[bool]) -> Any:
     def answer(state: HandshakeState) -> dict[str, Any]:
         return {"answer": str(model.invoke("question").content)}
 
-    g = StateGraph(HandshakeState)
-    g.add_node("answer", answer)
-    g.add_edge(START, "answer")
-    return g.compile()
+    return sequence(HandshakeState, answer)
 
 
 @pytest.mark.timeout(60)

@@ -19,6 +19,9 @@ import pytest
 BIN = Path(sys.executable).parent
 INSTRUMENT = BIN / "opentelemetry-instrument"
 
+# The app is what a user writes: LangGraph and nothing of otelstream's tests (no import of
+# tests/graphs.py), so that it shows `opentelemetry-instrument` needs nothing else. It stays
+# self-contained on purpose; its two-node graph repeats the shape of graphs.sequence().
 APP = textwrap.dedent(
     """
     import asyncio
