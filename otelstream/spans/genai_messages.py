@@ -58,11 +58,15 @@ _FINISH_REASONS = {
 }
 
 
-def _get(obj: Any, key: str) -> Any:
-    """A field of a message or block, whether it is a mapping or an object."""
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
+def field(obj: Any, key: str) -> Any:
+    """A field of a message or block, whether it is a mapping or an object; None when it
+    has none, or reading it fails."""
+    try:
+        if isinstance(obj, Mapping):
+            return obj.get(key)
+        return getattr(obj, key, None)
+    except Exception:
+        return None
 
 
 def _text(value: Any) -> Json:
@@ -147,17 +151,19 @@ def _arguments(value: Any) -> Any:
 def _tool_call(call: Any) -> Json:
     """A ``tool_call`` part from LangChain's ``{name, args, id}`` or OpenAI's
     ``{id, function: {name, arguments}}``."""
-    function = _get(call, "function")
+    function = field(call, "function")
     if isinstance(function, Mapping):
         name, args = function.get("name"), function.get("arguments")
     else:
-        name = _get(call, "name")
-        args = _get(call, "args")
+        name = field(call, "name")
+        args = field(call, "args")
         if args is None:
             args = (
-                _get(call, "input") if _get(call, "input") is not None else _get(call, "arguments")
+                field(call, "input")
+                if field(call, "input") is not None
+                else field(call, "arguments")
             )
-    call_id = _get(call, "id")
+    call_id = field(call, "id")
     return {
         "type": "tool_call",
         "id": call_id if isinstance(call_id, str) else None,
@@ -179,7 +185,7 @@ def _block(block: Any) -> Json | None:
     if kind in ("reasoning", "thinking"):
         summary = block.get("summary")  # OpenAI: [{"type": "summary_text", "text": ...}]
         if isinstance(summary, list):
-            reasoning: Any = "".join(str(_get(s, "text") or "") for s in summary)
+            reasoning: Any = "".join(str(field(s, "text") or "") for s in summary)
         else:
             reasoning = block.get("reasoning") or block.get("thinking") or block.get("text")
         if isinstance(reasoning, str):
@@ -245,11 +251,11 @@ def _role(kind: Any) -> str | None:
 
 
 def _tool_calls(message: Any, content: Any) -> list[Json]:
-    calls = list(_get(message, "tool_calls") or ())
+    calls = list(field(message, "tool_calls") or ())
     parts = [_tool_call(call) for call in calls]
-    parts += [_tool_call(call) for call in _get(message, "invalid_tool_calls") or ()]
+    parts += [_tool_call(call) for call in field(message, "invalid_tool_calls") or ()]
     if not parts:
-        kwargs = _get(message, "additional_kwargs")
+        kwargs = field(message, "additional_kwargs")
         legacy = kwargs.get("function_call") if isinstance(kwargs, Mapping) else None
         if isinstance(legacy, Mapping):  # OpenAI's pre-tools function_call
             parts.append(_tool_call({"function": legacy}))
@@ -264,18 +270,18 @@ def message(item: Any) -> Json | None:
     if isinstance(item, tuple) and len(item) == 2:
         pair_role = _role(item[0]) or (item[0] if isinstance(item[0], str) else "user")
         return {"role": pair_role, "parts": content_parts(item[1])}
-    kind = _get(item, "type")
+    kind = field(item, "type")
     if kind == "remove":
         return None
-    raw_role = _get(item, "role")
+    raw_role = field(item, "role")
     role = _role(kind) or _role(raw_role)
     if role is None and isinstance(raw_role, str) and raw_role:  # a ChatMessage's own role
         role = raw_role
     if role is None:  # not a message: say what it was
         return _unknown(item)
-    content = _get(item, "content")
+    content = field(item, "content")
     if role == "tool":
-        call_id = _get(item, "tool_call_id")
+        call_id = field(item, "tool_call_id")
         parts: list[Json] = [
             {
                 "type": "tool_call_response",
@@ -289,7 +295,7 @@ def message(item: Any) -> Json | None:
     else:
         parts = content_parts(content)
     result: Json = {"role": role, "parts": parts}
-    name = _get(item, "name")
+    name = field(item, "name")
     if isinstance(name, str) and name:
         result["name"] = name
     return result
@@ -336,7 +342,7 @@ def output_message(item: Any) -> Json | None:
     converted = message(item)
     if converted is None:
         return None
-    metadata = _get(item, "response_metadata")
+    metadata = field(item, "response_metadata")
     raw = None
     if isinstance(metadata, Mapping):
         raw = metadata.get("finish_reason") or metadata.get("stop_reason")
@@ -349,7 +355,7 @@ def state_messages(state: Any) -> Any:
     """The ``messages`` of a graph state, if the state holds messages."""
     if isinstance(state, Mapping):
         found = state.get("messages")
-        if isinstance(found, (list, tuple)) or _role(_get(found, "type")) is not None:
+        if isinstance(found, (list, tuple)) or _role(field(found, "type")) is not None:
             return found
     return None
 
@@ -360,7 +366,7 @@ def last_answer(state: Any) -> list[Json]:
     found = state_messages(state)
     items = found if isinstance(found, (list, tuple)) else [found]
     for item in reversed(items):
-        if _role(_get(item, "type")) == "assistant" or _get(item, "role") in ("ai", "assistant"):
+        if _role(field(item, "type")) == "assistant" or field(item, "role") in ("ai", "assistant"):
             converted = output_message(item)
             return [converted] if converted is not None else []
     return []
@@ -375,15 +381,15 @@ def tool_definitions(params: Mapping[str, Any]) -> list[Json]:
         return []
     out: list[Json] = []
     for tool in tools:
-        spec = _get(tool, "function") if _get(tool, "type") == "function" else tool
-        name = _get(spec, "name")
+        spec = field(tool, "function") if field(tool, "type") == "function" else tool
+        name = field(spec, "name")
         if not isinstance(name, str):
             continue
         definition: Json = {"type": "function", "name": name}
-        description = _get(spec, "description")
+        description = field(spec, "description")
         if isinstance(description, str):
             definition["description"] = description
-        parameters = _get(spec, "parameters") or _get(spec, "input_schema")
+        parameters = field(spec, "parameters") or field(spec, "input_schema")
         if isinstance(parameters, Mapping):
             definition["parameters"] = parameters
         out.append(definition)
@@ -393,7 +399,7 @@ def tool_definitions(params: Mapping[str, Any]) -> list[Json]:
 def output_type(params: Mapping[str, Any], metadata: Mapping[str, Any]) -> str | None:
     """``gen_ai.output.type``: what the request asked the model for, when it asked."""
     response_format = params.get("response_format")
-    kind = _get(response_format, "type") if response_format is not None else None
+    kind = field(response_format, "type") if response_format is not None else None
     if kind in ("json_object", "json_schema") or metadata.get("ls_structured_output_format"):
         return "json"
     if kind == "text":
@@ -408,15 +414,15 @@ def documents(items: Any) -> list[Json]:
     out: list[Json] = []
     for doc in items if isinstance(items, (list, tuple)) else ():
         entry: Json = {}
-        doc_id = _get(doc, "id")
+        doc_id = field(doc, "id")
         if isinstance(doc_id, str) and doc_id:
             entry["id"] = doc_id
-        metadata = _get(doc, "metadata")
+        metadata = field(doc, "metadata")
         if isinstance(metadata, Mapping):
             score = metadata.get("score", metadata.get("relevance_score"))
             if isinstance(score, (int, float)) and not isinstance(score, bool):
                 entry["score"] = score
-        content = _get(doc, "page_content")
+        content = field(doc, "page_content")
         entry["content"] = content if isinstance(content, str) else safe_text(doc)
         if isinstance(metadata, Mapping):
             entry["metadata"] = metadata

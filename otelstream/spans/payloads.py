@@ -38,7 +38,13 @@ _MAX_PENDING_TOOL_CALLS = 10_000
 
 
 def _is_tool_message(value: Any) -> bool:
-    return getattr(value, "type", None) == "tool" and hasattr(value, "tool_call_id")
+    """A LangChain ``ToolMessage`` (an object with ``model_dump``, not a dict lookalike)."""
+    return (
+        not isinstance(value, Mapping)
+        and genai.field(value, "type") == "tool"
+        and genai.field(value, "tool_call_id") is not None
+        and callable(genai.field(value, "model_dump"))
+    )
 
 
 def _rebuildable_documents(value: Any) -> bool:
@@ -47,12 +53,15 @@ def _rebuildable_documents(value: Any) -> bool:
     if not isinstance(value, list):
         return False
     for doc in value:
-        if type(doc).__name__ != "Document" or getattr(doc, "type", None) != "Document":
+        if type(doc).__name__ != "Document" or genai.field(doc, "type") != "Document":
             return False
-        doc_id = getattr(doc, "id", None)
+        doc_id = genai.field(doc, "id")
         if not (doc_id is None or (isinstance(doc_id, str) and doc_id)):
             return False
-        if list(doc.model_dump()) != _DOCUMENT_FIELDS:
+        try:
+            if list(doc.model_dump()) != _DOCUMENT_FIELDS:
+                return False
+        except Exception:  # a broken lookalike: its output is recorded whole
             return False
     return True
 
@@ -154,7 +163,7 @@ class Payloads:
         if oi is not None:
             attrs[oi.OUTPUT_VALUE] = c.payload(marks, "output", output)
             attrs[oi.OUTPUT_MIME_TYPE] = oi.JSON
-            call_id = getattr(output, "tool_call_id", None)  # older cores: known only now
+            call_id = genai.field(output, "tool_call_id")  # older cores: known only now
             if rt == "tool" and not run.tool_call_id and isinstance(call_id, str):
                 schema = self._tool_schemas.pop(call_id, None)
                 if schema is not None:
@@ -213,9 +222,12 @@ class Payloads:
 
     def _tool_result(self, output: Any, marks: Marks, attrs: dict[str, Any]) -> None:
         c = self._content
-        text = getattr(output, "content", None)
+        text = genai.field(output, "content")
         if _is_tool_message(output) and isinstance(text, str):
-            message = output.model_dump()
+            try:
+                message = output.model_dump()
+            except Exception:  # a broken model: recorded whole, by the serializer
+                message = None
             if isinstance(message, dict) and message.get("content") == text:
                 message.pop("content")
                 attrs[sc.LC_RUN_OUTPUT] = c.payload(marks, "output", message)
