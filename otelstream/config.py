@@ -1,9 +1,12 @@
 """Settings: ``instrument()`` options, falling back to ``OTELSTREAM_*`` environment variables.
 
 One switch turns recorded content off for export (``capture_content`` /
-``OTELSTREAM_CAPTURE_CONTENT``); one opts in to token capture for calls the user did not
-stream (``capture_tokens`` / ``OTELSTREAM_CAPTURE_TOKENS``). Every string attribute is
-bounded by ``max_attribute_length`` (``OTELSTREAM_MAX_ATTRIBUTE_LENGTH``).
+``OTELSTREAM_CAPTURE_CONTENT``, else the OpenTelemetry GenAI instrumentations' standard
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``); one opts in to token capture for
+calls the user did not stream (``capture_tokens`` / ``OTELSTREAM_CAPTURE_TOKENS``); one
+adds OpenInference's attribute names for Phoenix and Arize (``openinference`` /
+``OTELSTREAM_OPENINFERENCE``). Every string attribute is bounded by
+``max_attribute_length`` (``OTELSTREAM_MAX_ATTRIBUTE_LENGTH``).
 """
 
 from __future__ import annotations
@@ -54,6 +57,37 @@ def _env_bool(name: str, default: bool) -> bool:
     return default
 
 
+GENAI_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+# The values opentelemetry-util-genai reads (ContentCapturingMode): otelstream records content
+# on spans only, so the modes that put it on spans turn capture on and the others off. The
+# older GenAI instrumentations' true/false is accepted too.
+_GENAI_CAPTURE_MODES = {
+    "SPAN_ONLY": True,
+    "SPAN_AND_EVENT": True,
+    "EVENT_ONLY": False,
+    "NO_CONTENT": False,
+}
+
+
+def _genai_capture(default: bool) -> bool:
+    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` as a capture switch."""
+    raw = os.environ.get(GENAI_CAPTURE_ENV)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip()
+    if value.upper() in _GENAI_CAPTURE_MODES:
+        return _GENAI_CAPTURE_MODES[value.upper()]
+    if value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    _logger.warning(
+        "otelstream: ignoring %s=%r (expected one of %s, or true/false)",
+        GENAI_CAPTURE_ENV,
+        raw,
+        ", ".join(_GENAI_CAPTURE_MODES),
+    )
+    return default
+
+
 def _env_int(name: str, default: int, minimum: int) -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -85,6 +119,8 @@ class Settings:
     """Most coalesced stream span events per span; the rest are counted, not exported."""
     redact: Redactor | None = None
     """Scrubs each serialized payload before it is recorded."""
+    openinference: bool = False
+    """Add OpenInference's attributes (span kinds, ``input.value``, ``llm.*_messages`` ...)."""
 
     @classmethod
     def from_env(cls, **options: Any) -> Settings:
@@ -94,13 +130,15 @@ class Settings:
         if unknown:
             raise TypeError(f"unknown otelstream option(s): {', '.join(sorted(unknown))}")
         base = cls(
-            capture_content=_env_bool("OTELSTREAM_CAPTURE_CONTENT", True),
+            # otelstream's own variable first, then the GenAI instrumentations' standard one
+            capture_content=_env_bool("OTELSTREAM_CAPTURE_CONTENT", _genai_capture(True)),
             capture_tokens=_env_bool("OTELSTREAM_CAPTURE_TOKENS", False),
             max_attribute_length=_env_int(
                 "OTELSTREAM_MAX_ATTRIBUTE_LENGTH", 16_384, _MINIMUMS["max_attribute_length"]
             ),
             token_batch_size=_env_int("OTELSTREAM_TOKEN_BATCH_SIZE", 64, 1),
             max_stream_events=_env_int("OTELSTREAM_MAX_STREAM_EVENTS", 64, 1),
+            openinference=_env_bool("OTELSTREAM_OPENINFERENCE", False),
         )
         given = {k: v for k, v in options.items() if v is not None}
         if "redact" in given and not callable(given["redact"]):

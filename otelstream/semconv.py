@@ -1,47 +1,136 @@
 """Attribute, span-event and operation names, in one place.
 
-GenAI names follow the OpenTelemetry GenAI semantic conventions (latest experimental).
-What the conventions do not cover lives in two documented namespaces:
+GenAI names (attributes, operations, providers, metrics) come from the
+``opentelemetry-semantic-conventions`` package (its incubating GenAI module), re-exported
+here so every stage reads them from one place; nothing GenAI is spelled out by hand. What
+the conventions do not cover is otelstream's own, in three documented namespaces:
 ``langchain.*`` (the LangChain run a span mirrors, enough to rebuild its ``astream_events``
-events) and ``langgraph.*`` (graph, super-step, node, task, checkpoint, interrupt).
+events), ``langgraph.*`` (graph, super-step, node, task, checkpoint, interrupt) and
+``otelstream.*`` (the instrumentation's bookkeeping).
 """
 
 from __future__ import annotations
 
-# --- GenAI semantic conventions ---------------------------------------------------------
-GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
-GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
-GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
-GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
-GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
-GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
-GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
-GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
-GEN_AI_RESPONSE_ID = "gen_ai.response.id"
-GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
-GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
-GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
-GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
-GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
-GEN_AI_AGENT_NAME = "gen_ai.agent.name"
-GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name"
-GEN_AI_TOOL_NAME = "gen_ai.tool.name"
-GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
-GEN_AI_TOOL_DESCRIPTION = "gen_ai.tool.description"
-GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
-GEN_AI_RETRIEVAL_QUERY_TEXT = "gen_ai.retrieval.query.text"
-ERROR_TYPE = "error.type"
-EXCEPTION_TYPE = "exception.type"
-EXCEPTION_MESSAGE = "exception.message"
-EXCEPTION_ESCAPED = "exception.escaped"
-EXCEPTION_STACKTRACE = "exception.stacktrace"
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_AGENT_NAME,
+    GEN_AI_CONVERSATION_ID,
+    GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_OUTPUT_TYPE,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MAX_TOKENS,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_REQUEST_STREAM,
+    GEN_AI_REQUEST_TEMPERATURE,
+    GEN_AI_REQUEST_TOP_P,
+    GEN_AI_RESPONSE_FINISH_REASONS,
+    GEN_AI_RESPONSE_ID,
+    GEN_AI_RESPONSE_MODEL,
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GEN_AI_RETRIEVAL_DOCUMENTS,
+    GEN_AI_RETRIEVAL_QUERY_TEXT,
+    GEN_AI_SYSTEM_INSTRUCTIONS,
+    GEN_AI_TOKEN_TYPE,
+    GEN_AI_TOOL_CALL_ARGUMENTS,
+    GEN_AI_TOOL_CALL_ID,
+    GEN_AI_TOOL_CALL_RESULT,
+    GEN_AI_TOOL_DEFINITIONS,
+    GEN_AI_TOOL_DESCRIPTION,
+    GEN_AI_TOOL_NAME,
+    GEN_AI_TOOL_TYPE,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_WORKFLOW_NAME,
+    GenAiOperationNameValues,
+    GenAiOutputTypeValues,
+    GenAiProviderNameValues,
+)
+from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
+    GEN_AI_CLIENT_OPERATION_DURATION,
+    GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+    GEN_AI_CLIENT_TOKEN_USAGE,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_ESCAPED,
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+)
 
-OP_CHAT = "chat"
-OP_TEXT_COMPLETION = "text_completion"
-OP_EXECUTE_TOOL = "execute_tool"
-OP_RETRIEVAL = "retrieval"
-OP_INVOKE_AGENT = "invoke_agent"
-OP_INVOKE_WORKFLOW = "invoke_workflow"
+__all__ = [  # the re-exported GenAI and general names (the rest is defined below)
+    "ERROR_TYPE",
+    "EXCEPTION_ESCAPED",
+    "EXCEPTION_MESSAGE",
+    "EXCEPTION_STACKTRACE",
+    "EXCEPTION_TYPE",
+    "GEN_AI_AGENT_NAME",
+    "GEN_AI_CONVERSATION_ID",
+    "GEN_AI_INPUT_MESSAGES",
+    "GEN_AI_OPERATION_NAME",
+    "GEN_AI_OUTPUT_MESSAGES",
+    "GEN_AI_OUTPUT_TYPE",
+    "GEN_AI_PROVIDER_NAME",
+    "GEN_AI_REQUEST_MAX_TOKENS",
+    "GEN_AI_REQUEST_MODEL",
+    "GEN_AI_REQUEST_STREAM",
+    "GEN_AI_REQUEST_TEMPERATURE",
+    "GEN_AI_REQUEST_TOP_P",
+    "GEN_AI_RESPONSE_FINISH_REASONS",
+    "GEN_AI_RESPONSE_ID",
+    "GEN_AI_RESPONSE_MODEL",
+    "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK",
+    "GEN_AI_RETRIEVAL_DOCUMENTS",
+    "GEN_AI_RETRIEVAL_QUERY_TEXT",
+    "GEN_AI_SYSTEM_INSTRUCTIONS",
+    "GEN_AI_TOKEN_TYPE",
+    "GEN_AI_TOOL_CALL_ARGUMENTS",
+    "GEN_AI_TOOL_CALL_ID",
+    "GEN_AI_TOOL_CALL_RESULT",
+    "GEN_AI_TOOL_DEFINITIONS",
+    "GEN_AI_TOOL_DESCRIPTION",
+    "GEN_AI_TOOL_NAME",
+    "GEN_AI_TOOL_TYPE",
+    "GEN_AI_USAGE_INPUT_TOKENS",
+    "GEN_AI_USAGE_OUTPUT_TOKENS",
+    "GEN_AI_WORKFLOW_NAME",
+    "GenAiOutputTypeValues",
+]
+
+OP_CHAT = GenAiOperationNameValues.CHAT.value
+OP_TEXT_COMPLETION = GenAiOperationNameValues.TEXT_COMPLETION.value
+OP_EXECUTE_TOOL = GenAiOperationNameValues.EXECUTE_TOOL.value
+OP_RETRIEVAL = GenAiOperationNameValues.RETRIEVAL.value
+OP_INVOKE_AGENT = GenAiOperationNameValues.INVOKE_AGENT.value
+OP_INVOKE_WORKFLOW = GenAiOperationNameValues.INVOKE_WORKFLOW.value
+
+METRIC_OPERATION_DURATION = GEN_AI_CLIENT_OPERATION_DURATION
+METRIC_TOKEN_USAGE = GEN_AI_CLIENT_TOKEN_USAGE
+METRIC_TIME_TO_FIRST_CHUNK = GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
+
+_P = GenAiProviderNameValues
+# LangChain's ``ls_provider`` values -> the conventions' well-known ``gen_ai.provider.name``.
+PROVIDER_NAMES = {
+    "openai": _P.OPENAI.value,
+    "azure": _P.AZURE_AI_OPENAI.value,
+    "azure_openai": _P.AZURE_AI_OPENAI.value,
+    "anthropic": _P.ANTHROPIC.value,
+    "bedrock": _P.AWS_BEDROCK.value,
+    "amazon_bedrock": _P.AWS_BEDROCK.value,
+    "bedrock_converse": _P.AWS_BEDROCK.value,
+    "google_genai": _P.GCP_GEMINI.value,
+    "google_vertexai": _P.GCP_VERTEX_AI.value,
+    "google_anthropic_vertex": _P.GCP_VERTEX_AI.value,
+    "cohere": _P.COHERE.value,
+    "mistralai": _P.MISTRAL_AI.value,
+    "groq": _P.GROQ.value,
+    "deepseek": _P.DEEPSEEK.value,
+    "xai": _P.X_AI.value,
+    "perplexity": _P.PERPLEXITY.value,
+    "ibm": _P.IBM_WATSONX_AI.value,
+    "azure_ai": _P.AZURE_AI_INFERENCE.value,
+}
 
 # --- langchain.*: the run a span mirrors ----------------------------------------------------
 LC_RUN_ID = "langchain.run.id"
@@ -63,6 +152,12 @@ LC_START_SEQ = "langchain.run.start_seq"
 LC_END_SEQ = "langchain.run.end_seq"
 LC_EVENT_SEQ = "langchain.event.seq"
 LC_EVENT_SEQS = "langchain.event.seqs"
+# Message chunks of one span event, compactly (see ``spans/tokens.py``): the text of every
+# chunk joined, each chunk's share of it, the fields all chunks share, and what differs.
+LC_EVENT_TEXT = "langchain.event.text"
+LC_EVENT_TEXT_LENGTHS = "langchain.event.text_lengths"
+LC_EVENT_CHUNK = "langchain.event.chunk"
+LC_EVENT_DELTAS = "langchain.event.deltas"
 
 # --- langgraph.*: graph concepts --------------------------------------------------------------
 LG_GRAPH_NAME = "langgraph.graph.name"
@@ -92,10 +187,6 @@ OS_DROPPED_STREAM_EVENTS = "otelstream.dropped_stream_events"
 REDACTED = "[redacted]"
 
 # --- metrics ----------------------------------------------------------------------------------
-GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
-METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
-METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
-METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_RUN_DURATION = "langgraph.run.duration"
 METRIC_NODE_DURATION = "langgraph.node.duration"
 METRIC_INTERRUPTS = "langgraph.interrupts"
@@ -105,25 +196,3 @@ OUTCOME_SUCCESS = "success"
 OUTCOME_ERROR = "error"
 OUTCOME_INTERRUPTED = "interrupted"
 OUTCOME_CANCELLED = "cancelled"
-
-# LangChain's ``ls_provider`` values mapped to GenAI ``gen_ai.provider.name`` well-known values.
-PROVIDER_NAMES = {
-    "openai": "openai",
-    "azure": "azure.ai.openai",
-    "azure_openai": "azure.ai.openai",
-    "anthropic": "anthropic",
-    "bedrock": "aws.bedrock",
-    "amazon_bedrock": "aws.bedrock",
-    "bedrock_converse": "aws.bedrock",
-    "google_genai": "gcp.gemini",
-    "google_vertexai": "gcp.vertex_ai",
-    "google_anthropic_vertex": "gcp.vertex_ai",
-    "cohere": "cohere",
-    "mistralai": "mistral_ai",
-    "groq": "groq",
-    "deepseek": "deepseek",
-    "xai": "x_ai",
-    "perplexity": "perplexity",
-    "ibm": "ibm.watsonx.ai",
-    "azure_ai": "azure.ai.inference",
-}

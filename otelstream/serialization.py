@@ -134,3 +134,39 @@ def bound(text: str, limit: int) -> tuple[str, bool]:
     # Size the marker for the most it could report, so the result never exceeds the limit.
     keep = max(0, limit - len(TRUNCATION_MARKER.format(len(text))))
     return text[:keep] + TRUNCATION_MARKER.format(len(text) - keep), True
+
+
+def _cap_strings(obj: Any, cap: int) -> Any:
+    """A JSON value with every string longer than ``cap`` cut, marked."""
+    if isinstance(obj, str):
+        return obj if len(obj) <= cap else obj[:cap] + TRUNCATION_MARKER.format(len(obj) - cap)
+    if isinstance(obj, dict):
+        return {k: _cap_strings(v, cap) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_cap_strings(v, cap) for v in obj]
+    return obj
+
+
+def dumps_within(value: Any, limit: int) -> tuple[str, bool]:
+    """JSON text of at most ``limit`` characters that stays valid JSON (for attributes a
+    backend parses, such as GenAI messages): long strings inside are cut first, each with a
+    marker; if that is not enough, the first items of a top-level list are left out (the
+    latest messages are the ones kept). Returns the text and whether anything was cut."""
+    text = dumps(value)
+    if len(text) <= limit:
+        return text, False
+    data = json.loads(text)
+    cap = max(16, limit // 2)
+    while True:
+        capped = _cap_strings(data, cap)
+        text = dumps(capped)
+        if len(text) <= limit or cap == 16:
+            break
+        cap = max(16, cap // 2)
+    if isinstance(capped, list):
+        while len(text) > limit and capped:
+            capped = capped[max(1, len(capped) // 4) :]
+            text = dumps(capped)
+    if len(text) > limit:  # a single value too large even with every string cut
+        text = dumps(TRUNCATION_MARKER.format(len(text)))
+    return text, True

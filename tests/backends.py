@@ -47,7 +47,9 @@ ROTEL_REQUIREMENT = "rotel==0.0.1a15"
 ROTEL_AGENT = "lib/python*/site-packages/rotel/rotel-agent"
 
 #: The test files whose tests use the ``phoenix`` or ``rotel`` fixtures (checked at collection).
-PHOENIX_FILES = frozenset({"test_collector_config.py", "test_export_e2e.py"})
+PHOENIX_FILES = frozenset(
+    {"test_collector_config.py", "test_export_e2e.py", "test_phoenix_content.py"}
+)
 
 PHOENIX_START_TIMEOUT = 120.0  # 11 s on an idle 2-core box, 28 s seen on a busy one
 SPANS_TIMEOUT = 15.0

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import otelstream
+from otelstream.spans import tokens
 
 Spans = Sequence[ReadableSpan]
 
@@ -185,7 +186,13 @@ def test_tool_calling_agent(exporter: InMemorySpanExporter) -> None:
         assert a["gen_ai.tool.name"] == "add"
         assert a["gen_ai.tool.type"] == "function"
         assert a["gen_ai.tool.description"] == "Add two integers."
-        assert json.loads(a["langchain.run.input"]) == expected
+        # the arguments are recorded once, under the GenAI name replay reads
+        assert json.loads(a["gen_ai.tool.call.arguments"]) == expected
+        assert "langchain.run.input" not in a
+        # the result's text under the GenAI name; the rest of the ToolMessage beside it
+        assert a["gen_ai.tool.call.result"] == str(sum(expected.values()))
+        message = json.loads(a["langchain.run.output"])
+        assert message["tool_call_id"] == a["gen_ai.tool.call.id"] and "content" not in message
     assert_well_formed(spans)
 
 
@@ -230,9 +237,11 @@ def test_retriever(exporter: InMemorySpanExporter) -> None:
     a = attrs(one(spans, "retrieval KeywordRetriever"))
     assert a["gen_ai.operation.name"] == "retrieval"
     assert a["langchain.run.type"] == "retriever"
-    assert json.loads(a["gen_ai.retrieval.query.text"]) == "spans please"
-    docs = json.loads(a["langchain.run.output"])
-    assert [d["page_content"] for d in docs] == ["otel traces spans", "spans and events"]
+    assert a["gen_ai.retrieval.query.text"] == "spans please"
+    docs = json.loads(a["gen_ai.retrieval.documents"])
+    assert [d["content"] for d in docs] == ["otel traces spans", "spans and events"]
+    assert all(d["metadata"] == {} and "id" not in d for d in docs)  # no id given, none made up
+    assert "langchain.run.output" not in a  # replay rebuilds the documents from the GenAI ones
 
 
 def test_custom_events_and_stream_writer(exporter: InMemorySpanExporter) -> None:
@@ -477,7 +486,7 @@ def test_token_capture_opt_in_streams_invoked_models(instrument_with: Any) -> No
     assert result["messages"][-1].content == "one two three four five"
     chat = one(exporter.get_finished_spans(), "chat fake-model-1")
     batches = _stream_events(chat)
-    chunks = [c for b in batches for c in json.loads(b["langchain.event.data_list"])]
+    chunks = [c for b in batches for c in _chunks(b)]
     # Five words, plus the closing empty chunk newer langchain-core emits.
     assert len(chunks) in (5, 6)
     full, rest = divmod(len(chunks), 2)
@@ -501,7 +510,8 @@ def test_tokens_recorded_when_the_user_streams_messages(exporter: InMemorySpanEx
     assert "".join(tokens) == "one two three four five"
     chat = one(exporter.get_finished_spans(), "chat fake-model-1")
     (batch,) = _stream_events(chat)
-    chunks = json.loads(batch["langchain.event.data_list"])
+    assert batch["langchain.event.text"] == "one two three four five"  # readable as it is
+    chunks = _chunks(batch)
     assert batch["langchain.event.count"] == len(chunks) in (5, 6)
     assert "".join(c["content"] for c in chunks) == "one two three four five"
     assert attrs(chat)["gen_ai.request.stream"] is True
@@ -516,6 +526,18 @@ def test_stream_events_beyond_the_limit_are_counted(instrument_with: Any) -> Non
     assert attrs(chat)["otelstream.dropped_stream_events"] == chunks - 3
 
 
+def _chunks(event: dict[str, Any]) -> list[Any]:
+    """The chunks of a coalesced message-chunk span event, decoded as replay decodes them."""
+    decoded = tokens.decode(
+        event["langchain.event.text"],
+        list(event["langchain.event.text_lengths"]),
+        json.loads(event["langchain.event.chunk"]),
+        json.loads(event.get("langchain.event.deltas", "{}")),
+    )
+    assert decoded is not None
+    return decoded
+
+
 def _emits_closing_chunk() -> bool:
     """Whether this langchain-core ends a stream with an extra empty ``last`` chunk."""
     model = FakeChatModel(responses=[answer("a b")])
@@ -528,8 +550,8 @@ def test_a_long_answer_exports_bounded_events_while_subscribers_get_every_token(
 ) -> None:
     """2,000 streamed tokens become a few coalesced span events (within the SDK's per-span
     event limit), every chunk counted and timed, while a live ``events`` subscriber receives
-    every token. Each event's content is one attribute, so the length limit applies to it
-    (cut and marked); with a generous limit the exported text is the whole answer."""
+    every token. The events carry the text compactly, so the whole answer is exported
+    uncut even under the default length limit."""
     exporter = instrument_with(max_attribute_length=limit)
     graph = _token_graph(" ".join(f"w{i}" for i in range(2_000)))
     config = {"configurable": {"thread_id": f"long-answer-{limit}"}}
@@ -549,12 +571,10 @@ def test_a_long_answer_exports_bounded_events_while_subscribers_get_every_token(
         len(e["langchain.event.time_offsets_ns"]) == e["langchain.event.count"] for e in events
     )
     assert "otelstream.dropped_stream_events" not in attrs(chat)
-    if limit is None:
-        assert all(len(e["langchain.event.data_list"]) <= 16_384 for e in events)
-        cut = [e for e in events if e["langchain.event.data_list"].endswith(" chars]")]
-        assert bool(cut) == ("chunk" in attrs(chat).get("otelstream.truncated", ()))
-    else:
-        text = "".join(
-            chunk["content"] for e in events for chunk in json.loads(e["langchain.event.data_list"])
-        )
-        assert text == "".join(t["data"]["chunk"].content for t in tokens)
+    assert "otelstream.truncated" not in attrs(chat)
+    assert all(len(e["langchain.event.text"]) < 1_024 for e in events)
+    text = "".join(e["langchain.event.text"] for e in events)
+    assert text == "".join(t["data"]["chunk"].content for t in tokens)
+    assert [c["content"] for e in events for c in _chunks(e)] == [
+        t["data"]["chunk"].content for t in tokens
+    ]

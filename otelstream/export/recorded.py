@@ -66,6 +66,11 @@ def _span_objects(paths: Sequence[str | Path]) -> Iterator[dict[str, Any]]:
                         yield from scope_spans.get("spans", ())
 
 
+def read_spans(path: str | Path) -> list[RecordedSpan]:
+    """Every span in an OTLP/JSON lines file (metrics and other lines are skipped)."""
+    return [_span(obj) for obj in _span_objects([path])]
+
+
 def _attribute(obj: dict[str, Any], key: str) -> Any:
     for item in obj.get("attributes", ()):
         if item.get("key") == key:

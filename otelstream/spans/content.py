@@ -9,12 +9,13 @@ with a visible marker, and the cut attribute's key is listed in ``otelstream.tru
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from otelstream import semconv as sc
 from otelstream.config import Settings
 from otelstream.errors import report_failure
-from otelstream.serialization import bound, dumps, safe_text
+from otelstream.serialization import bound, dumps, dumps_within, safe_text
 
 
 class Marks:
@@ -42,16 +43,48 @@ class Content:
             return sc.REDACTED
         return self.scrub(marks, key, dumps(value))
 
+    def text_payload(self, marks: Marks | None, key: str, value: Any) -> str:
+        """A payload recorded as text when it is text (a query, a tool's result), else as
+        JSON; redacted and bounded like ``payload``."""
+        if not self.capture:
+            return sc.REDACTED
+        return self.scrub(marks, key, value if isinstance(value, str) else dumps(value))
+
     def scrub(self, marks: Marks | None, key: str, text: str) -> str:
         """Apply the user's redaction hook, then the length limit."""
+        redacted = self._redacted(key, text)
+        return sc.REDACTED if redacted is None else self.text(marks, key, redacted)
+
+    def json_payload(self, marks: Marks | None, key: str, value: Any) -> str:
+        """A payload backends parse (GenAI messages, documents, tool definitions): like
+        ``payload``, but a cut keeps it valid JSON (long strings inside are cut, then the
+        oldest list items left out; see ``dumps_within``)."""
+        if not self.capture:
+            return sc.REDACTED
+        text = self._redacted(key, dumps(value))
+        if text is None:
+            return sc.REDACTED
+        if len(text) <= self._limit:
+            return safe_text(text)
+        try:
+            parsed = json.loads(text)
+        except ValueError:  # the hook made it plain text: cut it as text
+            return self.text(marks, key, text)
+        fitted, _ = dumps_within(parsed, self._limit)
+        if marks is not None and key not in marks.truncated:
+            marks.truncated.append(key)
+        return fitted
+
+    def _redacted(self, key: str, text: str) -> str | None:
+        """``text`` after the user's redaction hook; None if the hook failed."""
         redact = self._redact
-        if redact is not None:
-            try:
-                text = str(redact(key, text))
-            except Exception as exc:  # never export what the hook failed to scrub
-                report_failure("redaction hook", exc)
-                return sc.REDACTED
-        return self.text(marks, key, text)
+        if redact is None:
+            return text
+        try:
+            return str(redact(key, text))
+        except Exception as exc:  # never export what the hook failed to scrub
+            report_failure("redaction hook", exc)
+            return None
 
     def text(self, marks: Marks | None, key: str, value: str) -> str:
         """A string attribute, valid UTF-8 and cut to the length limit."""

@@ -26,7 +26,9 @@ from otelstream.spans import outcome as outcomes
 from otelstream.spans.attributes import chat_response, span_start
 from otelstream.spans.content import Content, Marks
 from otelstream.spans.metrics import Metrics, metric_plan
+from otelstream.spans.payloads import Payloads
 from otelstream.spans.resume import ResumeLinks
+from otelstream.spans.tokens import encode
 
 
 class _SpanState(Marks):
@@ -70,6 +72,8 @@ class SpanManager:
         self._tracer = tracer
         self._settings = settings
         self._content = Content(settings)
+        self._payloads = Payloads(self._content, settings.openinference)
+        self._oi = self._payloads.openinference
         self._metrics = metrics
         self._resume = ResumeLinks()
         self._open: dict[RunInfo, _SpanState] = {}
@@ -99,6 +103,8 @@ class SpanManager:
         run = ev.run
         cuts = Marks()  # what is cut before the span state exists
         start = span_start(run, next(self._seq), self._content, cuts, self._resume.take)
+        if self._oi is not None:
+            self._oi.start_attributes(run, start.attributes)
         parent = self._open.get(run.parent) if run.parent is not None else None
         span = self._tracer.start_span(
             start.name,
@@ -113,11 +119,7 @@ class SpanManager:
         state.metric_kind, state.metric_attrs = metric_plan(run, start.attributes)
         self._open[run] = state
         if run.has_inputs and span.is_recording():
-            if run.run_type == "retriever":
-                key, value = sc.GEN_AI_RETRIEVAL_QUERY_TEXT, run.inputs["query"]
-            else:
-                key, value = sc.LC_RUN_INPUT, run.inputs
-            span.set_attribute(key, self._content.payload(state, "input", value))
+            span.set_attributes(self._payloads.start(run, state))
 
     # -- in between ----------------------------------------------------------------------------
     def _stream(self, ev: LifecycleEvent) -> None:
@@ -143,7 +145,8 @@ class SpanManager:
             self._flush(state)
 
     def _flush(self, state: _SpanState) -> None:
-        """One span event for the buffered chunks: their count, timing and content."""
+        """One span event for the buffered chunks: their count, timing and content (message
+        chunks in the compact, readable form of ``spans/tokens.py``)."""
         chunks = state.chunks
         if not chunks:
             return
@@ -157,8 +160,19 @@ class SpanManager:
             sc.LC_EVENT_COUNT: len(chunks),
             sc.LC_EVENT_OFFSETS: [t - first for t, _, _ in chunks],
             sc.LC_EVENT_SEQS: [seq for _, seq, _ in chunks],
-            sc.LC_EVENT_DATA_LIST: self._content.payload(state, "chunk", [c for _, _, c in chunks]),
         }
+        items = [c for _, _, c in chunks]
+        content = self._content
+        compact = encode(items) if content.capture and state.chunk_event != sc.EVENT_DEBUG else None
+        if compact is None:
+            attrs[sc.LC_EVENT_DATA_LIST] = content.payload(state, "chunk", items)
+        else:
+            text, lengths, shared, deltas = compact
+            attrs[sc.LC_EVENT_TEXT] = content.scrub(state, "chunk", text)
+            attrs[sc.LC_EVENT_TEXT_LENGTHS] = lengths
+            attrs[sc.LC_EVENT_CHUNK] = content.scrub(state, "chunk", shared)
+            if deltas is not None:
+                attrs[sc.LC_EVENT_DELTAS] = content.scrub(state, "chunk", deltas)
         state.span.add_event(state.chunk_event, attrs, timestamp=first)
 
     def _custom(self, ev: LifecycleEvent) -> None:
@@ -201,7 +215,7 @@ class SpanManager:
             if span.is_recording():
                 if run.run_type == "tool":
                     self._tool_result(state, run, output)
-                span.set_attribute(sc.LC_RUN_OUTPUT, self._content.payload(state, "output", output))
+                span.set_attributes(self._payloads.end(run, output, state))
                 end_input = ev.data.get("input")
                 if run.run_type not in lifecycle.OWN_INPUT_RUNS and (
                     end_input is not run.inputs or not run.has_inputs
@@ -220,6 +234,8 @@ class SpanManager:
         state.span.set_attributes(response.attributes)
         if response.usage is not None:
             state.usage = response.usage
+            if self._oi is not None:
+                state.span.set_attributes(self._oi.token_counts(*response.usage))
         if response.model is not None:
             state.metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response.model
 

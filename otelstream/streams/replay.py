@@ -3,10 +3,13 @@
 Reads OTLP/JSON lines (the embedded default's file, or a Collector ``file`` exporter's) and
 rebuilds what the live subscriber delivered for one root run, from the spans alone: each span
 is a run (its ``langchain.run.*`` attributes give the event's run id, name, tags, metadata,
-parents, input and output), its span events hold the stream chunks, custom events and tool
-errors, and the ``*_seq`` attributes give the order in which everything happened. Payloads
-come back in their JSON form. Where content capture was off they read ``"[redacted]"``, and
-where a payload was cut by the length limit it stays cut (marked): nothing is invented.
+parents, input and output; where a GenAI or OpenInference attribute carries the same
+payload, that one is read instead, see ``spans/payloads.py``), its span events hold the
+stream chunks (message chunks in the compact form of ``spans/tokens.py``), custom events and
+tool errors, and the ``*_seq`` attributes give the order in which everything happened.
+Payloads come back in their JSON form. Where content capture was off they read
+``"[redacted]"``, and where a payload was cut by the length limit it stays cut (marked):
+nothing is invented.
 
 The ``debug`` stream is in the trace only for runs that had a live ``debug`` consumer (that is
 when LangGraph produces it); for other runs replay says so instead of guessing.
@@ -29,8 +32,15 @@ from otelstream.export.recorded import (
     newest_run_trace,
     run_spans,
 )
+from otelstream.spans import tokens
 from otelstream.streams import formats
 from otelstream.streams.formats import DEBUG, EVENTS
+
+# OpenInference's names (``spans/openinference.py``), spelled out: replay runs without the
+# optional ``openinference-semantic-conventions`` package.
+OI_INPUT = "input.value"
+OI_OUTPUT = "output.value"
+OI_METADATA = "metadata"
 
 
 class ReplayError(Exception):
@@ -120,13 +130,79 @@ def _load(text: Any) -> Any:
         return text
 
 
+def _metadata(a: dict[str, Any]) -> Any:
+    """A run's metadata, in either flavour."""
+    return _load(a.get(sc.LC_RUN_METADATA, a.get(OI_METADATA, "{}")))
+
+
 def _is_task(span: RecordedSpan) -> bool:
     """A node or functional task run (the runs whose output LangGraph may stream)."""
     a = span.attributes
-    metadata = _load(a.get(sc.LC_RUN_METADATA, "{}"))
+    metadata = _metadata(a)
     return lifecycle.is_node_run(metadata, a.get(sc.LC_RUN_TAGS, [])) or (
         formats.is_functional_task(a.get(sc.LC_RUN_NAME, span.name), metadata)
     )
+
+
+# Where a run's payloads are, by flavour (``spans/payloads.py``): the first attribute found.
+_INPUTS = {
+    "retriever": (sc.GEN_AI_RETRIEVAL_QUERY_TEXT, OI_INPUT),  # the query, as text
+    "tool": (sc.LC_RUN_INPUT, sc.GEN_AI_TOOL_CALL_ARGUMENTS, OI_INPUT),
+}
+_DEFAULT_INPUTS = (sc.LC_RUN_INPUT, OI_INPUT)
+_OUTPUTS = (sc.LC_RUN_OUTPUT, sc.GEN_AI_TOOL_CALL_RESULT, sc.GEN_AI_RETRIEVAL_DOCUMENTS, OI_OUTPUT)
+
+
+def _input(run_type: str, a: dict[str, Any]) -> tuple[bool, Any]:
+    """Whether the run's input was recorded, and its value."""
+    for key in _INPUTS.get(run_type, _DEFAULT_INPUTS):
+        if key in a:
+            if run_type == "retriever":
+                return True, {"query": a[key]}
+            return True, _load(a[key])
+    return False, None
+
+
+def _output(a: dict[str, Any]) -> Any:
+    """The run's output (the caller checked one was recorded)."""
+    if sc.LC_RUN_OUTPUT in a:
+        output = _load(a[sc.LC_RUN_OUTPUT])
+        if isinstance(output, dict) and "content" not in output and sc.GEN_AI_TOOL_CALL_RESULT in a:
+            return {"content": a[sc.GEN_AI_TOOL_CALL_RESULT], **output}  # a ToolMessage's text
+        return output
+    if sc.GEN_AI_TOOL_CALL_RESULT in a:
+        return _load(a[sc.GEN_AI_TOOL_CALL_RESULT])
+    if sc.GEN_AI_RETRIEVAL_DOCUMENTS in a:
+        found = _load(a[sc.GEN_AI_RETRIEVAL_DOCUMENTS])
+        if not isinstance(found, list):  # redacted, or cut
+            return found
+        return [
+            {
+                "id": doc.get("id"),
+                "metadata": doc.get("metadata", {}),
+                "page_content": doc.get("content"),
+                "type": "Document",
+            }
+            for doc in found
+        ]
+    return _load(a[OI_OUTPUT])
+
+
+def _chunks(ea: dict[str, Any], count: int) -> list[Any]:
+    """The chunks of one coalesced stream span event (compact message chunks or a plain JSON
+    list); redacted or cut ones repeat the recorded text, ``count`` times."""
+    if sc.LC_EVENT_TEXT_LENGTHS in ea:
+        decoded = tokens.decode(
+            ea.get(sc.LC_EVENT_TEXT),
+            ea.get(sc.LC_EVENT_TEXT_LENGTHS),
+            _load(ea.get(sc.LC_EVENT_CHUNK)),
+            _load(ea.get(sc.LC_EVENT_DELTAS)),
+        )
+        if decoded is not None:
+            return decoded
+        return [ea.get(sc.LC_EVENT_TEXT)] * count
+    chunks = _load(ea.get(sc.LC_EVENT_DATA_LIST))
+    return chunks if isinstance(chunks, list) else [chunks] * count
 
 
 def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]:
@@ -143,15 +219,10 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
             "run_id": a[sc.LC_RUN_ID],
             "name": a.get(sc.LC_RUN_NAME, span.name),
             "tags": a.get(sc.LC_RUN_TAGS, []),
-            "metadata": _load(a.get(sc.LC_RUN_METADATA, "{}")),
+            "metadata": _metadata(a),
             "parent_ids": a.get(sc.LC_RUN_PARENT_IDS, []),
         }
-        if run_type == "retriever":  # its input is the query, under the GenAI attribute
-            has_input = sc.GEN_AI_RETRIEVAL_QUERY_TEXT in a
-            value_in = {"query": _load(a.get(sc.GEN_AI_RETRIEVAL_QUERY_TEXT))}
-        else:
-            has_input = sc.LC_RUN_INPUT in a
-            value_in = _load(a.get(sc.LC_RUN_INPUT))
+        has_input, value_in = _input(run_type, a)
         if span is root:
             start_data = formats.first_event_data({}, value_in)
         elif run_type == "tool":
@@ -165,10 +236,8 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
             ea = event.attributes
             if event.name.endswith("_stream") and sc.LC_EVENT_SEQS in ea:
                 streamed = streamed or event.name == formats.NODE_CHUNK_EVENT
-                chunks = _load(ea.get(sc.LC_EVENT_DATA_LIST))
                 seqs = ea[sc.LC_EVENT_SEQS]
-                if not isinstance(chunks, list):  # redacted or cut: the count is still known
-                    chunks = [chunks] * len(seqs)
+                chunks = _chunks(ea, len(seqs))
                 for seq, chunk in zip(seqs, chunks, strict=False):
                     yield seq, {"event": event.name, "data": {"chunk": chunk}, **base}
             elif event.name == "on_custom_event":
@@ -190,10 +259,10 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
                     ea.get(sc.LC_EVENT_SEQ, start),
                     {"event": "on_tool_error", "data": data, **base},
                 )
-        if sc.LC_RUN_OUTPUT not in a:
+        if not any(key in a for key in _OUTPUTS):
             continue  # ended with an error, an interrupt or a cancellation: no end event
         end = a.get(sc.LC_END_SEQ, start)
-        end_data = {"output": _load(a[sc.LC_RUN_OUTPUT])}
+        end_data = {"output": _output(a)}
         if sc.LC_RUN_END_INPUT in a:
             end_data["input"] = _load(a[sc.LC_RUN_END_INPUT])
         elif run_type in lifecycle.OWN_INPUT_RUNS or has_input:
