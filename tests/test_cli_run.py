@@ -102,7 +102,7 @@ GRAPHS = TESTS / "graphs.py"
 FAILING_LINE = next(
     number
     for number, text in enumerate(GRAPHS.read_text().splitlines(), 1)
-    if 'raise NodeFailed("node failed on purpose")' in text
+    if 'NodeFailed("node failed on purpose")' in text and "raise" in text
 )
 
 
@@ -115,7 +115,7 @@ def test_a_failed_run_shows_where_it_failed(tmp_path: Path) -> None:
     report = done.stderr[done.stderr.index("otelstream run: the run failed") :].splitlines()
     assert report[0] == "otelstream run: the run failed: NodeFailed: node failed on purpose"
     assert report[1] == f'  File "{GRAPHS}", line {FAILING_LINE}, in boom'
-    assert report[2].strip() == 'raise NodeFailed("node failed on purpose")'
+    assert 'NodeFailed("node failed on purpose")' in report[2]
     assert report[-1] == "  (--traceback shows the whole of it)"
     assert "Traceback" not in done.stderr
 
