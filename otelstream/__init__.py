@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from otelstream.config import Settings
+from otelstream.config import ConfigurationError, Settings
 from otelstream.errors import failure_counts
 from otelstream.export.providers import Setup, configure, has_global_tracer_provider
 from otelstream.instrumentor import OtelStreamInstrumentor
@@ -25,6 +25,7 @@ from otelstream.streams.subscription import Subscription
 from otelstream.version import __version__
 
 __all__ = [
+    "ConfigurationError",
     "OtelStreamInstrumentor",
     "Settings",
     "Setup",

@@ -32,6 +32,18 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+class ConfigurationError(ValueError):
+    """A setting otelstream cannot use: names the variable (or option), the bad value and the
+    accepted values, in one line. Raised before anything is set up."""
+
+    def __init__(self, variable: str, value: str, accepted: str, reason: str = "") -> None:
+        self.variable = variable
+        self.value = value
+        self.accepted = accepted
+        because = f" ({reason})" if reason else ""
+        super().__init__(f"{variable}={value!r} is not supported{because}; accepted: {accepted}")
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():

@@ -9,6 +9,10 @@ Load this module as a pytest plugin (``pytest_plugins = ["backends"]`` in the te
 provides the fixtures, attaches the servers' log tails to failing tests' reports, and prints the
 install/start timings in the terminal summary. (PYTEST_DONT_REWRITE: the test module imports
 it before pytest loads it as a plugin; its checks report their own messages.)
+
+With pytest-xdist (``-n``, ``--dist loadfile``), each test file is a unit of work for one
+worker, so module fixtures are set up once, and the files in ``PHOENIX_FILES`` form a single
+unit: one Phoenix per run, not one per worker (it costs about 20 s of a core to start).
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 PHOENIX_REQUIREMENT = "arize-phoenix==20.26.1"
 ROTEL_REQUIREMENT = "rotel==0.0.1a15"
 ROTEL_AGENT = "lib/python*/site-packages/rotel/rotel-agent"
+
+#: The test files whose tests use the ``phoenix`` or ``rotel`` fixtures (checked at collection).
+PHOENIX_FILES = frozenset(
+    {"test_collector_config.py", "test_export_e2e.py", "test_phoenix_content.py"}
+)
 
 PHOENIX_START_TIMEOUT = 120.0  # 11 s on an idle 2-core box, 28 s seen on a busy one
 SPANS_TIMEOUT = 15.0
@@ -123,6 +132,28 @@ def ensure_phoenix() -> Path:
 def ensure_rotel() -> Path:
     """The ``rotel-agent`` binary bundled in the ``rotel`` wheel (installed if missing)."""
     return ensure_venv("rotel-venv", ROTEL_REQUIREMENT, ROTEL_AGENT)
+
+
+def ensure_opentelemetry_distro() -> Path:
+    """A directory holding ``opentelemetry-distro`` (the release matching the installed
+    ``opentelemetry-instrumentation``) for ``PYTHONPATH``: zero-code tests with it installed
+    beside otelstream's own distro. Installed once (``pip --target``, no dependencies)."""
+    from importlib.metadata import version
+
+    release = version("opentelemetry-instrumentation")
+    target = cache_dir() / f"opentelemetry-distro-{release}"
+    with file_lock(cache_dir() / "opentelemetry-distro.lock"):
+        if not (target / "opentelemetry" / "distro").is_dir():
+            started = time.monotonic()
+            pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]
+            subprocess.run(
+                [*pip, "--target", str(target), f"opentelemetry-distro=={release}"],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+            TIMINGS[f"install opentelemetry-distro=={release}"] = time.monotonic() - started
+    return target
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -562,11 +593,37 @@ def _uses(item: pytest.Item, fixture: str) -> bool:
     return fixture in getattr(item, "fixturenames", ())
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use Phoenix last (a stable sort): the rest of their files run while
+    Phoenix, launched at the first test of those files, boots."""
+    items.sort(key=lambda item: _uses(item, "phoenix"))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Note the test files whose tests use Phoenix or rotel (see ``pytest_runtest_setup``)."""
+    users = {item.path.name for item in session.items if _uses(item, "phoenix")}
+    if not users <= PHOENIX_FILES:
+        raise pytest.UsageError(
+            f"add {sorted(users - PHOENIX_FILES)} to backends.PHOENIX_FILES (one worker runs them)"
+        )
     if not session.config.option.collectonly:
         for fixture in ("phoenix", "rotel"):
             _EARLY[fixture] = {str(item.path) for item in session.items if _uses(item, fixture)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, with the ``PHOENIX_FILES`` as one unit of work (see the module)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            scope = str(super()._split_scope(nodeid))
+            return "phoenix" if scope.rsplit("/", 1)[-1] in PHOENIX_FILES else scope
+
+    return Scheduling(config, log)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -589,7 +646,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop whatever is still running (a launch no test used, an interrupted run)."""
+    """Stop whatever is still running (a launch no test used, an interrupted run); in a
+    pytest-xdist worker, hand the timings to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["otelstream_timings"] = dict(TIMINGS)
     for launch, _ in _PHOENIX_LAUNCH:
         with contextlib.suppress(BaseException):
             launch.result()
@@ -610,6 +671,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and (_uses(item, "phoenix") or _uses(item, "rotel")):
         for server in RUNNING:
             report.sections.append((f"{server.name} server", server.describe()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist controller: collect a finished worker's timings."""
+    TIMINGS.update(getattr(node, "workeroutput", {}).get("otelstream_timings", {}))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

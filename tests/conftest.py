@@ -18,6 +18,11 @@ import otelstream
 if TYPE_CHECKING:  # LangChain is imported by the tests that use it, not by every test
     from langchain_core.callbacks.base import BaseCallbackManager
 
+# The real backends' fixtures and hooks, registered here too so that the pytest-xdist
+# controller (which collects no test module) schedules the Phoenix files on one worker and
+# prints the servers' install and start-up timings.
+pytest_plugins = ["backends"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """A test that instruments without providers must not write into the user's home."""

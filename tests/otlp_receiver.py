@@ -117,7 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
         receiver = self.server.receiver
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        if self.path != TRACES_PATH:
+        if self.path != TRACES_PATH:  # a traces-only backend: metrics and logs are not found
+            receiver._note_rejected(self.path)
             self._answer(404, b"not found", "text/plain")
             return
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
@@ -139,6 +140,7 @@ class OtlpReceiver:
     def __init__(self, port: int = 0) -> None:
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
+        self._rejected: list[str] = []
         self._connections: set[socket.socket] = set()
         self._mode = "normal"
         self._delay = 0.0
@@ -237,11 +239,22 @@ class OtlpReceiver:
         """The spans of accepted requests (answered 200), in arrival order."""
         return [s for r in self.requests if r.status == 200 for s in r.spans]
 
+    @property
+    def rejected(self) -> list[str]:
+        """The paths of requests answered 404 (anything but ``/v1/traces``), in order."""
+        with self._lock:
+            return list(self._rejected)
+
     def clear(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._rejected.clear()
 
     # --- internals --------------------------------------------------------------------------
+    def _note_rejected(self, path: str) -> None:
+        with self._lock:
+            self._rejected.append(path)
+
     def _track(self, connection: socket.socket, *, add: bool) -> None:
         with self._lock:
             if add:

@@ -33,11 +33,13 @@ APP = textwrap.dedent(
 )
 
 
-def otelstream_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def otelstream_run(
+    tmp_path: Path, *args: str, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "userapp.py").write_text(APP)
     package_root = str(Path(otelstream.__file__).resolve().parents[1])
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(OTELSTREAM_FILE=str(tmp_path / "otlp.jsonl"), PYTHONPATH=package_root)
+    env.update(OTELSTREAM_FILE=str(tmp_path / "otlp.jsonl"), PYTHONPATH=package_root, **extra_env)
     return subprocess.run(
         [sys.executable, "-m", "otelstream", "run", *args],
         cwd=tmp_path,
@@ -96,6 +98,57 @@ def test_run_passes_native_modes_through(tmp_path: Path) -> None:
     assert "the run failed: NodeFailed: node failed on purpose" in done.stderr
 
 
+GRAPHS = TESTS / "graphs.py"
+FAILING_LINE = next(
+    number
+    for number, text in enumerate(GRAPHS.read_text().splitlines(), 1)
+    if 'NodeFailed("node failed on purpose")' in text and "raise" in text
+)
+
+
+def test_a_failed_run_shows_where_it_failed(tmp_path: Path) -> None:
+    """The exception, the frame it was raised in (the user's node, not LangGraph's
+    internals), and the way to the whole traceback."""
+    failing = ("userapp:failing", "--input", '{"count": 0, "log": []}', "--stream-mode", "updates")
+    done = otelstream_run(tmp_path, *failing)
+    assert done.returncode == 1
+    report = done.stderr[done.stderr.index("otelstream run: the run failed") :].splitlines()
+    assert report[0] == "otelstream run: the run failed: NodeFailed: node failed on purpose"
+    assert report[1] == f'  File "{GRAPHS}", line {FAILING_LINE}, in boom'
+    assert 'NodeFailed("node failed on purpose")' in report[2]
+    assert report[-1] == "  (--traceback shows the whole of it)"
+    assert "Traceback" not in done.stderr
+
+    done = otelstream_run(tmp_path, *failing, "--traceback")
+    assert done.returncode == 1
+    assert "Traceback (most recent call last):" in done.stderr
+    assert f'File "{GRAPHS}", line {FAILING_LINE}, in boom' in done.stderr
+    traceback = done.stderr[done.stderr.index("Traceback (most recent call last):") :]
+    assert "NodeFailed: node failed on purpose" in traceback
+
+
+def test_bad_settings_are_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    run_agent = ("userapp:agent", "--input", "{}")
+    settings = {
+        "OTEL_EXPORTER_OTLP_PROTOCOL": (
+            "htttp",
+            "otelstream run: OTEL_EXPORTER_OTLP_PROTOCOL='htttp' is not supported; accepted: "
+            "grpc, http/protobuf",
+        ),
+        "OTEL_METRICS_EXPORTER": (
+            "prometheus-typo",
+            "otelstream run: OTEL_METRICS_EXPORTER='prometheus-typo' is not supported (no "
+            "metrics exporter named 'prometheus-typo' is installed); accepted: ",
+        ),
+    }
+    for variable, (value, message) in settings.items():
+        done = otelstream_run(tmp_path, *run_agent, **{variable: value})
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith(message), line
+        assert done.stdout == ""
+
+
 def test_run_rejects_bad_arguments_clearly(tmp_path: Path) -> None:
     cases = {
         ("nowhere:graph", "{}"): "cannot import 'nowhere'",
@@ -110,4 +163,5 @@ def test_run_rejects_bad_arguments_clearly(tmp_path: Path) -> None:
         assert message in done.stderr, (target, done.stderr)
         assert "Traceback" not in done.stderr
     done = otelstream_run(tmp_path, "userapp:agent", "--input", "{}", "--stream-mode", "vibes")
-    assert done.returncode == 2 and "unknown stream mode(s) ['vibes']" in done.stderr
+    assert done.returncode == 2
+    assert "unknown stream mode(s) 'vibes'; valid: values, updates" in done.stderr

@@ -393,7 +393,9 @@ def test_large_payloads_arrive_over_grpc(phoenix: Phoenix) -> None:
     size = sum(len(str(v)) for s in sent for v in (s.attributes or {}).values())
     if size < 4 * 1024 * 1024:  # not an AssertionError: must not pass as the expected failure
         raise RuntimeError(f"the payload ({size} bytes) no longer exceeds 4 MiB")
-    received = phoenix.wait_for_spans(project, len(sent))
+    # on a busy box (tests run in parallel) Phoenix takes more than the default 15 s to store
+    # these 5 MB; the wait ends as soon as they are all there
+    received = phoenix.wait_for_spans(project, len(sent), timeout=90)
     assert not compare_spans(sent, received)
 
 
@@ -463,3 +465,45 @@ def test_configure_from_env_exports_to_phoenix(phoenix: Phoenix, protocol: str) 
         )
         assert got["attributes"]["langchain.run.id"] == want["run_id"]
         assert [e["name"] for e in got["events"]] == want["events"]
+
+
+REJECTED_METRICS_APP = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import otelstream
+from test_export_e2e import run_case
+
+otelstream.instrument()  # traces and metrics to the endpoint, as OTEL_* says
+run_case("agent")
+time.sleep(1.5)  # about 15 metric export intervals
+"""
+
+
+@pytest.mark.parametrize(
+    ("protocol", "rejection"), [("http/protobuf", "HTTP 405"), ("grpc", "gRPC UNIMPLEMENTED")]
+)
+def test_phoenix_rejecting_metrics_is_told_once(
+    phoenix: Phoenix, protocol: str, rejection: str
+) -> None:
+    """Phoenix takes traces but no metrics (405 over HTTP, UNIMPLEMENTED over gRPC): the app
+    is told once how to fix it, metrics export stops, the traces arrive."""
+    project = new_project(f"metrics-{protocol}")
+    endpoint = phoenix.grpc_endpoint if protocol == "grpc" else phoenix.base_url
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSTREAM_"))}
+    env.update(
+        export_env(protocol, endpoint, project), OTEL_METRIC_EXPORT_INTERVAL="100", PYTHONPATH=""
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", REJECTED_METRICS_APP, str(Path(__file__).parent)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert child.returncode == 0, child.stderr[-4000:]
+    lines = [line for line in child.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, child.stderr  # nothing but the one warning
+    assert "does not accept OTLP metrics" in lines[0] and f"({rejection})" in lines[0]
+    assert "OTEL_METRICS_EXPORTER=none" in lines[0]
+    names = {s["name"] for s in phoenix.wait_for_spans(project, 9)}
+    assert {"invoke_agent LangGraph", "node model", "node tools"} <= names, names

@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from otlp_receiver import OtlpReceiver
 
 TESTS = Path(__file__).parent
 
@@ -44,13 +45,16 @@ APP = textwrap.dedent(
     print("SETUP " + json.dumps({{"traces": setup.traces, "metrics": setup.metrics,
           "file": str(setup.file) if setup.file else None,
           "tracer_provider": type(trace.get_tracer_provider()).__name__}}))
+    {after}
     """
 )
 
 
-def run_app(tmp_path: Path, before: str = "", **env: str) -> tuple[dict[str, Any], str]:
+def run_app(
+    tmp_path: Path, before: str = "", after: str = "", **env: str
+) -> tuple[dict[str, Any], str]:
     script = tmp_path / "app.py"
-    script.write_text(APP.format(tests=str(TESTS), before=before))
+    script.write_text(APP.format(tests=str(TESTS), before=before, after=after))
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSTREAM_"))}
     clean.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"), **env)
     proc = subprocess.run(
@@ -176,13 +180,125 @@ def test_otlp_endpoint_selects_the_otlp_exporter(
     assert not (tmp_path / "state" / "otelstream" / "otlp.jsonl").exists()
 
 
-def test_unknown_protocol_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(AssertionError, match="unsupported OTLP protocol 'carrier-pigeon'"):
-        run_app(
+BAD_SETTINGS: dict[str, tuple[dict[str, str], list[str]]] = {
+    # name: (environment, what the one-line message must say)
+    "protocol typo, no endpoint": (
+        {"OTEL_EXPORTER_OTLP_PROTOCOL": "htttp"},
+        ["OTEL_EXPORTER_OTLP_PROTOCOL='htttp'", "accepted: grpc, http/protobuf"],
+    ),
+    "http/json": (
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json",
+        },
+        [
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='http/json'",
+            "OpenTelemetry Python has no exporter for it",
+            "accepted: grpc, http/protobuf",
+        ],
+    ),
+    "metrics protocol with the file": (
+        {"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "carrier-pigeon"},
+        ["OTEL_EXPORTER_OTLP_METRICS_PROTOCOL='carrier-pigeon'", "accepted: grpc"],
+    ),
+    "traces exporter": (
+        {"OTEL_TRACES_EXPORTER": "jaeger"},
+        [
+            "OTEL_TRACES_EXPORTER='jaeger'",
+            "no traces exporter named 'jaeger' is installed",
+            "console, none, otelstream_file, otlp",
+        ],
+    ),
+    "none with others": (
+        {"OTEL_METRICS_EXPORTER": "otlp,none"},
+        ["OTEL_METRICS_EXPORTER='otlp,none'", "'none' stands alone"],
+    ),
+    "file size": (
+        {"OTELSTREAM_FILE_MAX_BYTES": "64MiB"},
+        ["OTELSTREAM_FILE_MAX_BYTES='64MiB'", "accepted: a whole number of bytes"],
+    ),
+}
+
+ERRORS_APP = textwrap.dedent(
+    """
+    import json, os, sys
+    from opentelemetry import metrics, trace
+    import otelstream
+
+    results = {}
+    for name, env in json.loads(sys.argv[1]).items():
+        os.environ.update(env)
+        for call in (otelstream.configure, otelstream.instrument):
+            try:
+                call()
+                results[name + " " + call.__name__] = None
+            except otelstream.ConfigurationError as exc:
+                results[name + " " + call.__name__] = [
+                    type(exc).__name__, isinstance(exc, ValueError), str(exc)]
+        for key in env:
+            del os.environ[key]
+    results["providers"] = [type(trace.get_tracer_provider()).__name__,
+                            type(metrics.get_meter_provider()).__name__]
+    print("ERRORS " + json.dumps(results))
+    """
+)
+
+
+def test_bad_settings_are_one_line_configuration_errors(tmp_path: Path) -> None:
+    """configure() and instrument() raise ``otelstream.ConfigurationError`` (a ValueError)
+    naming the variable, its value and the accepted values, before setting anything up."""
+    script = tmp_path / "errors.py"
+    script.write_text(ERRORS_APP)
+    cases = {name: env for name, (env, _) in BAD_SETTINGS.items()}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSTREAM_"))}
+    clean.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
+    proc = subprocess.run(
+        [sys.executable, str(script), json.dumps(cases)],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith("ERRORS ")]
+    results = json.loads(line.removeprefix("ERRORS "))
+    for name, (_, wanted) in BAD_SETTINGS.items():
+        for call in ("configure", "instrument"):
+            result = results[f"{name} {call}"]
+            assert result is not None, f"{name}: {call}() accepted it"
+            kind, is_value_error, message = result
+            assert kind == "ConfigurationError" and is_value_error, result
+            assert "\n" not in message, message
+            for part in wanted:
+                assert part in message, (name, message)
+    # nothing was set up by the failed calls
+    assert results["providers"] == ["ProxyTracerProvider", "_ProxyMeterProvider"]
+    assert not (tmp_path / "state").exists()
+
+
+def test_metrics_endpoint_that_rejects_metrics_is_told_once_and_stopped(tmp_path: Path) -> None:
+    """A traces-only OTLP/HTTP endpoint (404 on /v1/metrics): one warning naming the fix,
+    then no more metrics requests, while traces keep arriving."""
+    with OtlpReceiver() as receiver:
+        info, stderr = run_app(
             tmp_path,
-            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
-            OTEL_EXPORTER_OTLP_PROTOCOL="carrier-pigeon",
+            before="import time",
+            after="time.sleep(1.5)",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_METRIC_EXPORT_INTERVAL="100",
         )
+        assert info["metrics"] == ["otlp http/protobuf"]
+        told = [line for line in stderr.splitlines() if "does not accept OTLP metrics" in line]
+        assert len(told) == 1, stderr
+        assert f"{receiver.endpoint}/v1/metrics" in told[0] and "(HTTP 404)" in told[0]
+        assert "OTEL_METRICS_EXPORTER=none" in told[0]
+        assert "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" in told[0]
+        assert "Failed to export" not in stderr, stderr
+        # about 15 export intervals (and the flush at exit), one request
+        assert receiver.rejected == ["/v1/metrics"]
+        names = {span.name for span in receiver.spans}
+        assert {"invoke_workflow LangGraph", "invoke_agent LangGraph"} <= names
 
 
 def test_opentelemetry_instrument_can_use_the_file_exporter(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ its id after the event (or debug chunk), on the very object the live stream hand
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -29,7 +31,7 @@ from shapes import SHAPES
 from test_parity import compare_debug, compare_events, run_subscribed
 
 import otelstream
-from otelstream.export.otlp_file import OtlpJsonFileSpanExporter
+from otelstream.export.otlp_file import OtlpJsonFileSpanExporter, rotated_files
 from otelstream.semconv import REDACTED
 from otelstream.serialization import dumps
 from otelstream.streams.replay import ReplayError, replay
@@ -211,3 +213,83 @@ def test_replay_command(recorder: Recorder) -> None:
         timeout=60,
     )
     assert missing.returncode == 1 and "No such file" in missing.stderr
+
+
+@pytest.mark.timeout(120)
+def test_replay_reads_the_default_file_and_its_rotated_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no file given, replay reads ``OTELSTREAM_FILE`` (the default location) and the
+    files it was rotated into: the newest run by default, any run by ``trace_id``."""
+    path = tmp_path / "state" / "otlp.jsonl"
+    monkeypatch.setenv("OTELSTREAM_FILE", str(path))
+    monkeypatch.setenv("OTELSTREAM_FILE_MAX_BYTES", "20000")
+    monkeypatch.setenv("OTELSTREAM_FILE_BACKUPS", "1000")
+    recorder = Recorder(path)  # the exporter reads the variables, as the default one does
+    cases = [c for c in CORPUS if c.name in ("agent", "subgraph", "custom_events")]
+    try:
+        live = [recorder.live(case, f"rotated-{case.name}")[0] for case in cases]
+    finally:
+        otelstream.uninstrument()
+        recorder.provider.shutdown()
+    files = rotated_files(path)
+    assert len(files) == 3  # one run (one export batch) a file, the newest in ``path``
+    assert [e["run_id"] for e in replay()] == [e["run_id"] for e in live[-1]]
+    first = live[0][0]["run_id"]
+    trace_id = next(
+        span["traceId"]
+        for line in files[0].read_text().splitlines()  # the oldest rotated file
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+        if any(a["value"].get("stringValue") == first for a in span["attributes"])
+    )
+    assert [e["run_id"] for e in replay(trace_id=trace_id)] == [e["run_id"] for e in live[0]]
+    done = subprocess.run(
+        [sys.executable, "-m", "otelstream", "replay", "--trace-id", trace_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OTELSTREAM_FILE": str(path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == replay(trace_id=trace_id)
+
+    monkeypatch.setenv("OTELSTREAM_FILE", str(tmp_path / "nothing-here.jsonl"))
+    with pytest.raises(ReplayError, match=r"no recorded runs: .*here\.jsonl does not exist"):
+        replay()
+
+
+def test_replay_keeps_only_the_chosen_trace_in_memory(recorder: Recorder, tmp_path: Path) -> None:
+    """A file of many recorded runs (each with a 200 kB input) is streamed: replaying one
+    run takes a small fraction of the file's size in memory, by default and by trace id."""
+    case = next(c for c in CORPUS if c.name == "agent")
+    recorder.live(case, "memory")
+    lines = recorder.path.read_text().splitlines()
+    big = tmp_path / "big.jsonl"
+    with big.open("w") as out:  # 150 copies of the run, each in a trace of its own
+        for copy in range(150):
+            trace_id = f"{copy:032x}"
+            for line in lines:
+                request = json.loads(line)
+                for rs in request["resourceSpans"]:
+                    for ss in rs["scopeSpans"]:
+                        for span in ss["spans"]:
+                            span["traceId"] = trace_id
+                            for a in span["attributes"]:
+                                if a["key"] == "langchain.run.input" and not span.get(
+                                    "parentSpanId"
+                                ):
+                                    a["value"]["stringValue"] += " " * 200_000
+                out.write(json.dumps(request) + "\n")
+    size = big.stat().st_size
+    assert size > 30_000_000
+    for trace_id in (None, f"{7:032x}"):
+        tracemalloc.start()
+        try:
+            events = replay(big, trace_id=trace_id)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert [e["event"] for e in events] == [e["event"] for e in replay(recorder.path)]
+        assert peak < size / 10, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"

@@ -237,6 +237,32 @@ def test_subscribe_accepts_a_single_mode_string(exporter: InMemorySpanExporter) 
         assert sub.modes == frozenset({"debug"})
 
 
+def test_unknown_stream_modes_are_rejected_with_the_valid_ones(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """A typo is a ValueError at the call, listing the valid modes (LangGraph's own would
+    yield nothing), for stream, astream and subscribe; nothing runs."""
+    from typing import get_args
+
+    from langgraph.types import StreamMode
+
+    case = CASES["linear"]
+    graph = case.build()
+    calls = {
+        "stream": lambda mode: otelstream.stream(graph, case.input, stream_mode=mode),
+        "astream": lambda mode: otelstream.astream(graph, case.input, stream_mode=mode),
+    }
+    for name, call in calls.items():
+        for mode in ("event", ["updates", "event"]):
+            with pytest.raises(ValueError, match=r"unknown stream mode\(s\) 'event'; valid: ") as e:
+                call(mode)
+            valid = str(e.value).split("valid: ")[1].split(", ")
+            assert sorted(valid) == sorted([*get_args(StreamMode), "events"]), (name, e.value)
+    with pytest.raises(ValueError, match=r"among \['debug', 'events'\], got \['updates'\]"):
+        otelstream.subscribe(thread_id="typo", modes=("events", "updates"))
+    assert exporter.get_finished_spans() == ()
+
+
 # --- mixed stream modes ---
 def native_events(case: Any, config: dict[str, Any]) -> list[dict[str, Any]]:
     async def collect() -> list[dict[str, Any]]:

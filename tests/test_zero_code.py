@@ -1,7 +1,8 @@
 """Zero-code: ``opentelemetry-instrument python app.py`` traces LangGraph runs via otelstream.
 
-The real ``opentelemetry-instrument`` command runs an app script in a subprocess with the
-console span exporter; its stdout (one JSON object per span) is parsed and checked.
+The real ``opentelemetry-instrument`` command runs an app script in a subprocess, with the
+console span exporter (its stdout, one JSON object per span, is parsed and checked), or with
+no configuration at all (otelstream's distro and configurator: the OTLP/JSON file).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import ensure_opentelemetry_distro
+from otlp_receiver import OtlpReceiver
 
 BIN = Path(sys.executable).parent
 INSTRUMENT = BIN / "opentelemetry-instrument"
@@ -27,6 +31,7 @@ APP = textwrap.dedent(
     import asyncio
     import json
     import sys
+    import time
     from typing import TypedDict
 
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -75,6 +80,7 @@ APP = textwrap.dedent(
                 "async": async_result,
                 "instrumented": OtelStreamInstrumentor().is_instrumented_by_opentelemetry,
                 "tracer_provider": type(trace.get_tracer_provider()).__name__,
+                "finished_at": time.time(),  # the app's last statement: exit starts here
             }
         ),
         file=sys.stderr,
@@ -194,3 +200,133 @@ def test_disabled_instrumentation_records_nothing(tmp_path: Path, disabled: str)
     )
     assert [s["name"] for s in spans if is_otelstream(s)] == []
     assert names == ["app-control"]
+
+
+# --- no configuration: otelstream's distro and configurator -------------------------------------
+def launch(
+    tmp_path: Path, *, instrumented: bool = True, app_source: str = APP, **extra_env: str
+) -> tuple[subprocess.CompletedProcess[str], float, list[str]]:
+    """Run the app (under ``opentelemetry-instrument`` or not) with no ``OTEL_*`` setting but
+    ``extra_env``, its state directory in ``tmp_path``; the process, the seconds it took to
+    exit after the app's last statement (``APP``'s report; else 0), and its stderr lines other
+    than the app's own report."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    app = tmp_path / "app.py"
+    app.write_text(app_source)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "OTELSTREAM_")) and k != "PYTHONPATH"
+    }
+    env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"), **extra_env)
+    command = [str(INSTRUMENT)] if instrumented else []
+    proc = subprocess.run(
+        [*command, sys.executable, str(app)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    exited_at = time.time()
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = [ln for ln in proc.stderr.splitlines() if ln.startswith("APP-RESULT ")]
+    finished_at = json.loads(report[0].removeprefix("APP-RESULT "))["finished_at"] if report else 0
+    other = [ln for ln in proc.stderr.splitlines() if ln.strip() and "APP-RESULT" not in ln]
+    return proc, exited_at - finished_at if report else 0.0, other
+
+
+def file_spans(path: Path) -> tuple[list[str], int]:
+    """The span names in an OTLP/JSON file, and its number of metrics lines."""
+    names, metric_lines = [], 0
+    for line in path.read_text().splitlines():
+        request = json.loads(line)
+        metric_lines += "resourceMetrics" in request
+        for rs in request.get("resourceSpans", ()):
+            for ss in rs["scopeSpans"]:
+                names.extend(span["name"] for span in ss["spans"])
+    return names, metric_lines
+
+
+def test_no_configuration_writes_the_file_cleanly_and_exits_at_once(tmp_path: Path) -> None:
+    """With nothing configured, ``opentelemetry-instrument python app.py`` writes traces and
+    metrics to otelstream's OTLP/JSON file: no error, and the process exits within a second of
+    the uninstrumented run's exit (it took 8 to 12 s, retrying ``localhost:4317``). What is
+    timed is the exit: from the app's last statement to the end of the process, where the SDK
+    flushes and shuts down; start-up time (imports) varies too much on a busy box to compare."""
+    plain = launch(tmp_path / "plain", instrumented=False)[1]
+    proc, exit_seconds, other = launch(tmp_path / "zero-code")
+    path = tmp_path / "zero-code" / "state" / "otelstream" / "otlp.jsonl"
+    assert other == [
+        f"otelstream: no OTLP endpoint configured; writing traces and metrics to {path} "
+        "(OTLP/JSON). Set OTEL_EXPORTER_OTLP_ENDPOINT to export, OTELSTREAM_FILE to move it."
+    ], proc.stderr
+    names, metric_lines = file_spans(path)
+    assert names.count("invoke_workflow LangGraph") == 2 and "app-control" in names, names
+    assert metric_lines >= 1
+    assert exit_seconds < plain + 1.0, (plain, exit_seconds)
+
+
+def test_bad_setting_is_one_line_and_the_app_still_runs(tmp_path: Path) -> None:
+    proc, _, other = launch(tmp_path, OTEL_EXPORTER_OTLP_PROTOCOL="htttp")
+    assert other == [
+        "otelstream: OTEL_EXPORTER_OTLP_PROTOCOL='htttp' is not supported; accepted: grpc, "
+        "http/protobuf. OpenTelemetry is not set up: nothing is exported."
+    ], proc.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_configured_endpoint_wins(tmp_path: Path) -> None:
+    """An endpoint configured: traces go there, no file is written; the receiver takes no
+    metrics, which is said once."""
+    with OtlpReceiver() as receiver:
+        _, _, other = launch(
+            tmp_path,
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        )
+        names = [span.name for span in receiver.spans]
+    assert names.count("invoke_workflow LangGraph") == 2 and "app-control" in names, names
+    assert not (tmp_path / "state").exists()
+    assert len(other) == 1 and "does not accept OTLP metrics (HTTP 404)" in other[0], other
+
+
+def test_logs_follow_otel_logs_exporter(tmp_path: Path) -> None:
+    """otelstream's configurator sets up logs with the SDK's own components, as
+    ``OTEL_LOGS_EXPORTER`` says."""
+    app = "import logging\nlogging.getLogger('zc-app').warning('a log record for OTLP')\n"
+    proc, _, _ = launch(
+        tmp_path,
+        app_source=app,
+        OTEL_LOGS_EXPORTER="console",
+        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_SERVICE_NAME="zc-logs",
+    )
+    record = json.loads(proc.stdout)
+    assert record["body"] == "a log record for OTLP"
+    assert record["resource"]["attributes"]["service.name"] == "zc-logs"
+    assert "telemetry.auto.version" in record["resource"]["attributes"]
+    assert not (tmp_path / "state").exists()
+
+
+def test_with_opentelemetry_distro_installed_too(tmp_path: Path) -> None:
+    """With ``opentelemetry-distro`` installed as well (found first here), its distro and
+    configurator win, and otelstream says how to choose its own; chosen, they work."""
+    distro = str(ensure_opentelemetry_distro())
+    explicit = {"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none"}
+    proc, _, other = launch(tmp_path / "theirs", PYTHONPATH=distro, **explicit)
+    [told] = [line for line in other if line.startswith("otelstream:")]
+    assert "used opentelemetry-distro's distro 'distro' and opentelemetry-distro's" in told
+    assert "OTEL_PYTHON_DISTRO=otelstream OTEL_PYTHON_CONFIGURATOR=otelstream" in told
+
+    proc, _, other = launch(
+        tmp_path / "ours",
+        PYTHONPATH=distro,
+        OTEL_PYTHON_DISTRO="otelstream",
+        OTEL_PYTHON_CONFIGURATOR="otelstream",
+    )
+    names, _ = file_spans(tmp_path / "ours" / "state" / "otelstream" / "otlp.jsonl")
+    assert names.count("invoke_workflow LangGraph") == 2, (names, proc.stderr)
+    assert not [line for line in other if "error" in line.lower()], proc.stderr

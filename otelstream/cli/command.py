@@ -55,6 +55,7 @@ def _load_run() -> Command:
         stream_mode=args.stream_mode,
         config_json=args.config,
         thread_id=args.thread_id,
+        full_traceback=args.traceback,
     )
 
 
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Import MODULE:ATTR (a compiled graph, or a function returning one), run it "
         "once on --input with otelstream instrumented (exporting as OTEL_* says, else to the "
         "OTLP/JSON file) and print the chosen streams: pretty in a terminal, JSON lines when "
-        "piped. Exit code 0 when the run succeeded, 1 when it failed, 2 on bad arguments.",
+        "piped. Exit code 0 when the run succeeded, 1 when it failed (the failing frame is "
+        "shown), 2 on bad arguments or settings.",
     )
     run.add_argument("target", metavar="MODULE:ATTR")
     run.add_argument("--input", required=True, metavar="JSON", help="the graph's input")
@@ -119,16 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", metavar="JSON", help="a RunnableConfig as a JSON object")
     run.add_argument("--thread-id", help="sets config.configurable.thread_id")
+    run.add_argument(
+        "--traceback",
+        action="store_true",
+        help="when the run fails, print the whole traceback (default: the failing frame)",
+    )
     run.set_defaults(command=_with_langgraph(_load_run))
 
     replay = commands.add_parser(
         "replay",
         help="re-emit a recorded run's events or debug stream from an exported file",
-        description="Read an OTLP/JSON file (otelstream's embedded default, or a Collector "
-        "file exporter's) and print a recorded root run's stream, rebuilt from its spans "
-        'alone, as JSON lines. Content recorded with capture off reads "[redacted]".',
+        description="Read an OTLP/JSON file (otelstream's embedded default with its rotated "
+        "files, or a Collector file exporter's) and print a recorded root run's stream, "
+        'rebuilt from its spans alone, as JSON lines. Content recorded with capture off reads "'
+        '[redacted]".',
     )
-    replay.add_argument("file", metavar="FILE")
+    replay.add_argument(
+        "file",
+        metavar="FILE",
+        nargs="?",
+        help="default: the embedded default's file and its rotated files (OTELSTREAM_FILE)",
+    )
     replay.add_argument("--stream-mode", choices=("events", "debug"), default="events")
     replay.add_argument("--trace-id", help="the trace to replay (default: the most recent)")
     replay.add_argument(
@@ -146,4 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:  # a bare `otelstream`: show what it can do
         parser.print_help(sys.stderr)
         return 2
-    return command(args)
+    from otelstream.config import ConfigurationError
+
+    try:
+        return command(args)
+    except ConfigurationError as exc:  # a bad OTEL_*/OTELSTREAM_* setting: one line
+        print(f"otelstream {args.name}: {exc}", file=sys.stderr)
+        return 2

@@ -12,12 +12,16 @@ import importlib
 import json
 import os
 import sys
+import sysconfig
+import traceback
+from pathlib import Path
 from typing import Any, TextIO
 
 from langchain_core.runnables import RunnableConfig
 
 import otelstream
 from otelstream.cli.printers import printer_for
+from otelstream.streams.merge import check_modes, valid_modes
 
 DEFAULT_MODES = ("events", "debug")
 
@@ -50,10 +54,12 @@ def load_graph(target: str) -> Any:
 
 def parse_modes(text: str | None) -> list[str]:
     modes = [m.strip() for m in (text or ",".join(DEFAULT_MODES)).split(",") if m.strip()]
-    known = {"values", "updates", "messages", "custom", "debug", "checkpoints", "tasks", "events"}
-    unknown = [m for m in modes if m not in known]
-    if unknown or not modes:
-        raise UsageError(f"unknown stream mode(s) {unknown}; choose from {sorted(known)}")
+    if not modes:
+        raise UsageError(f"--stream-mode names no mode; valid: {', '.join(valid_modes())}")
+    try:
+        check_modes(modes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     return modes
 
 
@@ -73,9 +79,13 @@ def run(
     stream_mode: str | None = None,
     config_json: str | None = None,
     thread_id: str | None = None,
+    full_traceback: bool = False,
     out: TextIO | None = None,
 ) -> int:
-    """Run ``target`` once; 0 when the run succeeded, 1 when it failed, 2 on bad usage."""
+    """Run ``target`` once; 0 when the run succeeded, 1 when it failed, 2 on bad usage.
+
+    A failed run is reported with its exception and the frame it failed in (the innermost
+    one in the user's code), or with the whole traceback (``full_traceback``)."""
     out = sys.stdout if out is None else out
     try:
         graph = load_graph(target)
@@ -106,11 +116,28 @@ def run(
     except Exception as exc:
         printer.end_line()
         print(f"otelstream run: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(_where(exc, full_traceback), end="", file=sys.stderr)
         return 1
     finally:
         printer.end_line()
         _flush()
     return 0
+
+
+def _where(exc: BaseException, full: bool) -> str:
+    """The whole traceback, or the frame the run failed in and how to see the rest."""
+    if full:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    library = tuple(
+        {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+        | {str(Path(otelstream.__file__).parent)}
+    )
+    own = [f for f in frames if not f.filename.startswith((*library, "<"))]
+    failing = (own or frames)[-1]
+    return "".join(traceback.format_list([failing])) + "  (--traceback shows the whole of it)\n"
 
 
 def _flush() -> None:

@@ -4,10 +4,12 @@ A provider the app (or ``opentelemetry-instrument``) already set globally is use
 never replaced. Otherwise the providers follow the environment: resource
 (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``), sampler (``OTEL_TRACES_SAMPLER``),
 exporters (``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER``: ``otlp``, ``console``,
-``otelstream_file``, ``none``), OTLP endpoint, protocol (``grpc``, the Python default, or
-``http/protobuf``), headers, timeout and compression, batching (``OTEL_BSP_*``) and the
-metric export interval. With no exporter and no OTLP endpoint configured, telemetry goes to
-an OTLP/JSON file (the embedded default) whose path is logged once.
+``otelstream_file``, ``none``, or any installed exporter entry point), OTLP endpoint,
+protocol (``grpc``, the Python default, or ``http/protobuf``), headers, timeout and
+compression, batching (``OTEL_BSP_*``) and the metric export interval. With no exporter and no
+OTLP endpoint configured, telemetry goes to an OTLP/JSON file (the embedded default) whose
+path is logged once. Every setting is checked before anything is set up: a bad one raises
+:class:`~otelstream.config.ConfigurationError` and leaves the SDK as it was.
 """
 
 from __future__ import annotations
@@ -16,34 +18,43 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
-    ConsoleMetricExporter,
     MetricExporter,
+    MetricReader,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    ConsoleSpanExporter,
-    SpanExporter,
-)
+from opentelemetry.sdk.trace.export import SpanExporter
 
+from otelstream.config import ConfigurationError
 from otelstream.export.counting import CountingBatchSpanProcessor, Drops, drop_counter
+from otelstream.export.metrics_guard import MetricsGuard
 from otelstream.export.otlp_file import (
     OtlpJsonFileMetricExporter,
     OtlpJsonFileSpanExporter,
     default_path,
+    rotation_from_env,
 )
 
 _logger = logging.getLogger(__name__)
 
 FILE_EXPORTER = "otelstream_file"
 DEFAULT_EXPORT_BATCH = 32
-_PROTOCOLS = ("grpc", "http/protobuf")
+PROTOCOLS = ("grpc", "http/protobuf")
+_OTLP = {"otlp": None, "otlp_proto_grpc": "grpc", "otlp_proto_http": "http/protobuf"}
+"""OTLP exporter names, and the protocol each fixes (``otlp``: the protocol variables')."""
+_GROUPS = {
+    "traces": "opentelemetry_traces_exporter",
+    "metrics": "opentelemetry_metrics_exporter",
+    "logs": "opentelemetry_logs_exporter",
+}
 
 
 @dataclass(frozen=True)
@@ -68,8 +79,20 @@ def configure(
 
     ``service_name`` is used when neither ``OTEL_SERVICE_NAME`` nor ``OTEL_RESOURCE_ATTRIBUTES``
     names the service; ``file`` overrides the OTLP/JSON file path (``OTELSTREAM_FILE``).
-    The first call decides; later calls return what it did.
+    The first successful call decides; later calls return what it did. A setting otelstream
+    cannot use raises :class:`~otelstream.config.ConfigurationError` (one line: the variable,
+    its value, the accepted values) before anything is set up.
     """
+    return configure_providers(service_name=service_name, file=file)
+
+
+def configure_providers(
+    *,
+    service_name: str | None = None,
+    file: str | os.PathLike[str] | None = None,
+    resource_attributes: dict[str, Any] | None = None,
+) -> Setup:
+    """:func:`configure`, with extra resource attributes (the zero-code configurator's)."""
     global _done
     with _lock:
         if _done is not None:
@@ -77,9 +100,24 @@ def configure(
         if _env("OTEL_SDK_DISABLED").lower() == "true":
             _done = Setup("disabled", "disabled")
             return _done
+        signals = [
+            signal
+            for signal, existing in (
+                ("traces", has_global_tracer_provider()),
+                ("metrics", _has_global_meter_provider()),
+            )
+            if not existing
+        ]
+        names = check_settings(signals)  # raises before anything is set up
         path = Path(file) if file is not None else default_path()
-        meters = _configure_metrics(service_name, path)  # first: the traces count drops in it
-        traces = _configure_traces(service_name, path)
+        resource = _resource(service_name, resource_attributes)
+        meters: list[str] | str = "existing"
+        if "metrics" in signals:
+            meters = _set_meter_provider(names["metrics"], path, resource)
+        traces: list[str] | str = "existing"
+        if "traces" in signals:  # after the meter provider: the traces count drops in it
+            provider, traces = _tracer_provider(names["traces"], path, resource, None)
+            trace.set_tracer_provider(provider)
         used_file = FILE_EXPORTER in traces or FILE_EXPORTER in meters
         _done = Setup(traces, meters, path if used_file else None)
     if used_file:
@@ -104,40 +142,96 @@ def _env(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def _resource(service_name: str | None) -> Resource:
+def _resource(service_name: str | None, attributes: dict[str, Any] | None = None) -> Resource:
     named = _env("OTEL_SERVICE_NAME") or "service.name=" in _env("OTEL_RESOURCE_ATTRIBUTES")
+    extra = dict(attributes or {})
     if service_name and not named:
-        return Resource.create({"service.name": service_name})
-    return Resource.create()
+        extra["service.name"] = service_name
+    return Resource.create(extra)
 
 
-def _exporter_names(signal: str) -> list[str]:
-    """``OTEL_<SIGNAL>_EXPORTER``; unset: ``otlp`` if an endpoint is configured, else the file."""
-    raw = _env(f"OTEL_{signal.upper()}_EXPORTER")
-    if not raw:
-        endpoint = _env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env(
-            f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
+# --- checking the settings --------------------------------------------------------------------
+def check_settings(signals: list[str]) -> dict[str, list[str]]:
+    """The exporter names of each signal, after checking every setting they depend on: the
+    OTLP protocol variables (all that are set, whether or not an endpoint is), the exporter
+    names, and the file's rotation settings when the file is written."""
+    if not signals:
+        return {}
+    for variable in ("OTEL_EXPORTER_OTLP_PROTOCOL", *_protocol_variables(signals)):
+        _checked_protocol(variable)
+    names = {signal: exporter_names(signal) for signal in signals}
+    if any(FILE_EXPORTER in n for n in names.values()):
+        rotation_from_env()
+    return names
+
+
+def _protocol_variables(signals: list[str]) -> list[str]:
+    return [f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL" for signal in signals]
+
+
+def _checked_protocol(variable: str) -> str | None:
+    value = _env(variable)
+    if not value or value in PROTOCOLS:
+        return value or None
+    reason = ""
+    if value == "http/json":
+        reason = (
+            "OTLP/JSON over HTTP is in the OTLP specification, but OpenTelemetry Python has "
+            "no exporter for it"
         )
-        return ["otlp"] if endpoint else [FILE_EXPORTER]
-    names = [n.strip().lower() for n in raw.split(",") if n.strip()]
-    return [] if names == ["none"] else names
+    raise ConfigurationError(variable, value, ", ".join(PROTOCOLS), reason)
 
 
-def _protocol(signal: str) -> str:
-    protocol = _env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL") or _env(
-        "OTEL_EXPORTER_OTLP_PROTOCOL"
+def protocol(signal: str) -> str:
+    """The OTLP protocol of ``signal``: its own variable, else the general one, else grpc."""
+    own = _checked_protocol(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+    return own or _checked_protocol("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+
+
+def endpoint_configured(signal: str) -> bool:
+    return bool(
+        _env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
     )
-    protocol = protocol or "grpc"
-    if protocol not in _PROTOCOLS:
-        raise ValueError(
-            f"unsupported OTLP protocol {protocol!r} for {signal} (use grpc or http/protobuf)"
+
+
+def exporter_names(signal: str) -> list[str]:
+    """``OTEL_<SIGNAL>_EXPORTER``, checked against the installed exporters. Unset: ``otlp``
+    if an endpoint is configured, else the OTLP/JSON file (no logs: the file holds traces and
+    metrics)."""
+    variable = f"OTEL_{signal.upper()}_EXPORTER"
+    raw = _env(variable)
+    if not raw:
+        if endpoint_configured(signal):
+            return ["otlp"]
+        return [] if signal == "logs" else [FILE_EXPORTER]
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    if names == ["none"]:
+        return []
+    installed = _installed(signal)
+    unknown = [n for n in names if n not in installed]
+    if unknown:
+        reason = (
+            "'none' stands alone"
+            if "none" in unknown
+            else f"no {signal} exporter named {', '.join(map(repr, unknown))} is installed"
         )
-    return protocol
+        raise ConfigurationError(variable, raw, ", ".join(sorted({*installed, "none"})), reason)
+    return names
 
 
+def _installed(signal: str) -> set[str]:
+    names = {ep.name for ep in entry_points(group=_GROUPS[signal])} | set(_OTLP) | {"console"}
+    return names if signal == "logs" else names | {FILE_EXPORTER}
+
+
+def _entry_point_class(signal: str, name: str) -> Any:
+    return next(iter(entry_points(group=_GROUPS[signal], name=name))).load()
+
+
+# --- building the providers -------------------------------------------------------------------
 def _span_exporter(name: str, path: Path) -> tuple[str, SpanExporter]:
-    if name == "otlp":
-        if _protocol("traces") == "grpc":
+    if name in _OTLP:
+        if (_OTLP[name] or protocol("traces")) == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
             return "otlp grpc", OTLPSpanExporter()
@@ -146,29 +240,54 @@ def _span_exporter(name: str, path: Path) -> tuple[str, SpanExporter]:
         )
 
         return "otlp http/protobuf", OTLPHttpSpanExporter()
-    if name == "console":
-        return name, ConsoleSpanExporter()
     if name == FILE_EXPORTER:
         return name, OtlpJsonFileSpanExporter(path)
-    raise ValueError(f"unknown traces exporter {name!r} (otlp, console, {FILE_EXPORTER}, none)")
+    if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return name, ConsoleSpanExporter()
+    return name, _entry_point_class("traces", name)()
 
 
-def _metric_exporter(name: str, path: Path) -> tuple[str, MetricExporter]:
-    if name == "otlp":
-        if _protocol("metrics") == "grpc":
+def _metric_reader(name: str, path: Path) -> tuple[str, MetricReader]:
+    exporter: MetricExporter
+    if name in _OTLP:
+        wanted = _OTLP[name] or protocol("metrics")
+        if wanted == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-            return "otlp grpc", OTLPMetricExporter()
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-            OTLPMetricExporter as OTLPHttpMetricExporter,
-        )
+            exporter = OTLPMetricExporter()
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                OTLPMetricExporter as OTLPHttpMetricExporter,
+            )
 
-        return "otlp http/protobuf", OTLPHttpMetricExporter()
-    if name == "console":
-        return name, ConsoleMetricExporter()
-    if name == FILE_EXPORTER:
-        return name, OtlpJsonFileMetricExporter(path)
-    raise ValueError(f"unknown metrics exporter {name!r} (otlp, console, {FILE_EXPORTER}, none)")
+            exporter = OTLPHttpMetricExporter()
+        label = f"otlp {wanted}"
+        exporter = MetricsGuard(exporter, _metrics_endpoint(wanted))
+    elif name == FILE_EXPORTER:
+        label, exporter = name, OtlpJsonFileMetricExporter(path)
+    elif name == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        label, exporter = name, ConsoleMetricExporter()
+    else:
+        component = _entry_point_class("metrics", name)
+        if issubclass(component, MetricReader):  # a pull exporter (prometheus)
+            return name, component()
+        label, exporter = name, component()
+    return label, PeriodicExportingMetricReader(exporter)
+
+
+def _metrics_endpoint(wanted: str) -> str:
+    """Where the OTLP metric exporter sends, as its own variables resolve it."""
+    own = _env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+    if own:
+        return own
+    base = _env("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if wanted == "grpc":
+        return base or "localhost:4317"
+    return (base or "http://localhost:4318").rstrip("/") + "/v1/metrics"
 
 
 def tracer_provider_from_env(
@@ -183,9 +302,19 @@ def tracer_provider_from_env(
     the SDK's 512 would overflow gRPC's 4 MiB message limit, losing the whole batch. Spans
     not exported are counted in ``otelstream.export.dropped`` on ``meter_provider`` (default:
     the global one)."""
+    names = check_settings(["traces"])["traces"]
     path = Path(file) if file is not None else default_path()
-    exporters = [_span_exporter(n, path) for n in _exporter_names("traces")]
-    provider = TracerProvider(resource=_resource(service_name))  # sampler: OTEL_TRACES_SAMPLER
+    return _tracer_provider(names, path, _resource(service_name), meter_provider)
+
+
+def _tracer_provider(
+    names: list[str],
+    path: Path,
+    resource: Resource,
+    meter_provider: metrics.MeterProvider | None,
+) -> tuple[TracerProvider, list[str]]:
+    exporters = [_span_exporter(n, path) for n in names]
+    provider = TracerProvider(resource=resource)  # sampler: OTEL_TRACES_SAMPLER
     batch = None if _env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else DEFAULT_EXPORT_BATCH
     drops = Drops(drop_counter(meter_provider))
     for _, exporter in exporters:
@@ -194,19 +323,8 @@ def tracer_provider_from_env(
     return provider, [label for label, _ in exporters]
 
 
-def _configure_traces(service_name: str | None, path: Path) -> list[str] | str:
-    if has_global_tracer_provider():
-        return "existing"
-    provider, labels = tracer_provider_from_env(service_name=service_name, file=path)
-    trace.set_tracer_provider(provider)
-    return labels
-
-
-def _configure_metrics(service_name: str | None, path: Path) -> list[str] | str:
-    if _has_global_meter_provider():
-        return "existing"
-    exporters = [_metric_exporter(n, path) for n in _exporter_names("metrics")]
-    readers = [PeriodicExportingMetricReader(exporter) for _, exporter in exporters]
-    resource = _resource(service_name)
-    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
-    return [label for label, _ in exporters]
+def _set_meter_provider(names: list[str], path: Path, resource: Resource) -> list[str]:
+    readers = [_metric_reader(n, path) for n in names]
+    provider = MeterProvider(resource=resource, metric_readers=[r for _, r in readers])
+    metrics.set_meter_provider(provider)
+    return [label for label, _ in readers]

@@ -1,19 +1,23 @@
 """Exported OTLP/JSON read back: the spans of a file as they were recorded.
 
-Reads OTLP/JSON lines (the embedded default's file, or a Collector ``file`` exporter's):
-each line is an ``ExportTraceServiceRequest`` (metrics and other lines are skipped).
+Reads OTLP/JSON lines (the embedded default's file and its rotated files, or a Collector
+``file`` exporter's): each line is an ``ExportTraceServiceRequest`` (metrics and other lines
+are skipped). Files are streamed line by line, and only the spans of the trace asked for are
+kept: finding the newest run takes one pass that keeps a few ids per run span, reading its
+trace a second pass. Memory follows the trace replayed, not the files.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from otelstream import semconv as sc
+from otelstream.export.otlp_file import default_path, rotated_files
 
 
 class RecordingError(Exception):
@@ -38,26 +42,68 @@ class RecordedSpan:
     attributes: dict[str, Any]
     events: list[RecordedEvent] = field(default_factory=list)
 
-    @property
-    def is_run(self) -> bool:
-        return sc.LC_RUN_ID in self.attributes
+
+def default_recordings() -> list[Path]:
+    """The embedded default's file and its rotated files, oldest first."""
+    return rotated_files(default_path())
+
+
+def _span_objects(paths: Sequence[str | Path]) -> Iterator[dict[str, Any]]:
+    """Each span of each file, as its OTLP/JSON object, one line in memory at a time."""
+    for path in paths:
+        with Path(path).open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    request = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise RecordingError(f"{path}:{number}: not OTLP/JSON ({exc})") from exc
+                if not isinstance(request, dict):
+                    raise RecordingError(f"{path}:{number}: not OTLP/JSON (not an object)")
+                for resource_spans in request.get("resourceSpans", ()):
+                    for scope_spans in resource_spans.get("scopeSpans", ()):
+                        yield from scope_spans.get("spans", ())
 
 
 def read_spans(path: str | Path) -> list[RecordedSpan]:
     """Every span in an OTLP/JSON lines file (metrics and other lines are skipped)."""
-    spans: list[RecordedSpan] = []
-    with Path(path).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                request = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RecordingError(f"{path}:{number}: not OTLP/JSON ({exc})") from exc
-            for resource_spans in request.get("resourceSpans", ()):
-                for scope_spans in resource_spans.get("scopeSpans", ()):
-                    spans.extend(_span(s) for s in scope_spans.get("spans", ()))
-    return spans
+    return [_span(obj) for obj in _span_objects([path])]
+
+
+def _attribute(obj: dict[str, Any], key: str) -> Any:
+    for item in obj.get("attributes", ()):
+        if item.get("key") == key:
+            return _value(item.get("value", {}))
+    return None
+
+
+def newest_run_trace(paths: Sequence[str | Path]) -> str | None:
+    """The trace of the root run that ended last (``None``: no otelstream run in the files).
+
+    A root run is a run span whose parent is not a run span of its trace; ties on the end
+    time go to the later start sequence number."""
+    run_ids: dict[str, set[str]] = {}
+    candidates: list[tuple[int, int, str, str]] = []
+    for obj in _span_objects(paths):
+        if _attribute(obj, sc.LC_RUN_ID) is None:
+            continue
+        trace_id = obj.get("traceId", "")
+        run_ids.setdefault(trace_id, set()).add(obj.get("spanId", ""))
+        end = int(obj.get("endTimeUnixNano", 0))
+        seq = _attribute(obj, sc.LC_START_SEQ) or 0
+        candidates.append((end, seq, trace_id, obj.get("parentSpanId", "")))
+    roots = [c for c in candidates if c[3] not in run_ids[c[2]]]
+    return max(roots)[2] if roots else None
+
+
+def run_spans(paths: Sequence[str | Path], trace_id: str) -> list[RecordedSpan]:
+    """The run spans (those with a ``langchain.run.id``) of one trace."""
+    return [
+        _span(obj)
+        for obj in _span_objects(paths)
+        if obj.get("traceId") == trace_id and _attribute(obj, sc.LC_RUN_ID) is not None
+    ]
 
 
 def _span(obj: dict[str, Any]) -> RecordedSpan:

@@ -190,9 +190,23 @@ def stream(
 ) -> Iterator[Any]:
     """Like ``graph.stream``, also accepting ``"events"``.
 
-    ``events`` and ``debug`` come from the telemetry; other modes pass through.
+    ``events`` and ``debug`` come from the telemetry; other modes pass through. An unknown
+    mode raises ``ValueError`` here, at the call (LangGraph would yield nothing).
     """
     modes, single = split_modes(graph, stream_mode)
+    return _stream(graph, input, config, stream_mode, modes, single, subgraphs, kwargs)
+
+
+def _stream(
+    graph: Any,
+    input: Any,
+    config: RunnableConfig | None,
+    stream_mode: str | Sequence[str] | None,
+    modes: list[str],
+    single: bool,
+    subgraphs: bool,
+    kwargs: dict[str, Any],
+) -> Iterator[Any]:
     if not STREAM_MODES.intersection(modes):
         yield from graph.stream(
             input, config, stream_mode=stream_mode, subgraphs=subgraphs, **kwargs
@@ -211,7 +225,7 @@ def stream(
         yield from merge.rest()
 
 
-async def astream(
+def astream(
     graph: Any,
     input: Any,
     config: RunnableConfig | None = None,
@@ -222,6 +236,19 @@ async def astream(
 ) -> AsyncIterator[Any]:
     """Like ``graph.astream``, also accepting ``"events"``; see :func:`stream`."""
     modes, single = split_modes(graph, stream_mode)
+    return _astream(graph, input, config, stream_mode, modes, single, subgraphs, kwargs)
+
+
+async def _astream(
+    graph: Any,
+    input: Any,
+    config: RunnableConfig | None,
+    stream_mode: str | Sequence[str] | None,
+    modes: list[str],
+    single: bool,
+    subgraphs: bool,
+    kwargs: dict[str, Any],
+) -> AsyncIterator[Any]:
     if not STREAM_MODES.intersection(modes):
         async for item in graph.astream(
             input, config, stream_mode=stream_mode, subgraphs=subgraphs, **kwargs

@@ -4,7 +4,8 @@ LangGraph's own modes, in the shape LangGraph gives the caller."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from functools import cache
+from typing import Any, get_args
 
 from otelstream.capture.demand import WAKE
 from otelstream.streams.formats import DEBUG, EVENTS, STREAM_MODES
@@ -15,13 +16,33 @@ _CONCURRENT = {"messages", "custom"}
 """Modes with which LangGraph streams concurrently (reads its queue as items arrive)."""
 
 
+@cache
+def valid_modes() -> tuple[str, ...]:
+    """LangGraph's stream modes, as the installed version declares them, and ``events``."""
+    from langgraph.types import StreamMode
+
+    return (*get_args(StreamMode), EVENTS)
+
+
+def check_modes(modes: Sequence[str]) -> None:
+    """A ``ValueError`` naming the valid modes for any other (LangGraph would yield nothing)."""
+    unknown = [m for m in modes if m not in valid_modes()]
+    if unknown:
+        raise ValueError(
+            f"unknown stream mode(s) {', '.join(map(repr, unknown))}; "
+            f"valid: {', '.join(valid_modes())}"
+        )
+
+
 def split_modes(graph: Any, stream_mode: str | Sequence[str] | None) -> tuple[list[str], bool]:
-    """The modes asked for, and whether as a single mode (bare chunks)."""
+    """The modes asked for (checked), and whether as a single mode (bare chunks)."""
     if stream_mode is None:
         return [graph.stream_mode], True
-    if isinstance(stream_mode, str):
-        return [stream_mode], True
-    return list(stream_mode), False
+    modes, single = (
+        ([stream_mode], True) if isinstance(stream_mode, str) else (list(stream_mode), False)
+    )
+    check_modes(modes)
+    return modes, single
 
 
 def shape(mode: str, chunk: Any, single: bool, subgraphs: bool) -> Any:

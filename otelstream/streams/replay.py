@@ -24,7 +24,14 @@ from typing import Any
 
 from otelstream import lifecycle
 from otelstream import semconv as sc
-from otelstream.export.recorded import RecordedSpan, RecordingError, read_spans
+from otelstream.export.otlp_file import default_path
+from otelstream.export.recorded import (
+    RecordedSpan,
+    RecordingError,
+    default_recordings,
+    newest_run_trace,
+    run_spans,
+)
 from otelstream.spans import tokens
 from otelstream.streams import formats
 from otelstream.streams.formats import DEBUG, EVENTS
@@ -41,22 +48,42 @@ class ReplayError(Exception):
 
 
 # --- choosing the run -------------------------------------------------------------------------
-def _root_run(spans: list[RecordedSpan], trace_id: str | None) -> list[RecordedSpan]:
-    """The spans of one root run: in ``trace_id``, else in the most recent trace."""
-    runs = [s for s in spans if s.is_run]
-    if trace_id is not None:
-        runs = [s for s in runs if s.trace_id == trace_id.lower()]
-        if not runs:
-            raise ReplayError(f"no otelstream run in trace {trace_id}")
+def _files(path: str | Path | None) -> list[Path]:
+    """``path``, or the embedded default's file and its rotated files."""
+    if path is not None:
+        return [Path(path)]
+    files = default_recordings()
+    if not files:
+        raise ReplayError(
+            f"no recorded runs: {default_path()} does not exist (otelstream writes it when no "
+            "exporter or endpoint is configured; OTELSTREAM_FILE moves it)"
+        )
+    return files
+
+
+def _run(files: list[Path], trace_id: str | None) -> list[RecordedSpan]:
+    """The spans of one root run: in ``trace_id``, else in the trace of the newest root run;
+    read from the files without holding other traces in memory."""
+    try:
+        wanted = trace_id.lower() if trace_id is not None else newest_run_trace(files)
+        runs = run_spans(files, wanted) if wanted is not None else []
+    except RecordingError as exc:
+        raise ReplayError(str(exc)) from exc
     if not runs:
-        raise ReplayError("no otelstream run in the file")
+        if trace_id is not None:
+            raise ReplayError(f"no otelstream run in trace {trace_id}")
+        raise ReplayError(f"no otelstream run in {', '.join(map(str, files))}")
+    return _root_run(runs)
+
+
+def _root_run(runs: list[RecordedSpan]) -> list[RecordedSpan]:
+    """The latest root run of one trace's run spans, with its descendants."""
     by_id = {s.span_id: s for s in runs}
     roots = [s for s in runs if s.parent_span_id not in by_id]
     root = max(roots, key=lambda s: (s.end_ns, s.attributes.get(sc.LC_START_SEQ, 0)))
     children: dict[str, list[RecordedSpan]] = {}
     for s in runs:
-        if s.trace_id == root.trace_id:
-            children.setdefault(s.parent_span_id, []).append(s)
+        children.setdefault(s.parent_span_id, []).append(s)
     subtree, todo = [], [root]
     while todo:
         span = todo.pop()
@@ -67,7 +94,7 @@ def _root_run(spans: list[RecordedSpan], trace_id: str | None) -> list[RecordedS
 
 # --- rebuilding the streams -------------------------------------------------------------------
 def replay(
-    path: str | Path,
+    path: str | Path | None = None,
     *,
     stream_mode: str = EVENTS,
     trace_id: str | None = None,
@@ -75,15 +102,13 @@ def replay(
 ) -> list[Any]:
     """The ``events`` (v2 event dicts) or ``debug`` stream of a recorded root run.
 
-    ``trace_id`` picks the trace (default: the most recent); its latest root run is replayed.
+    ``path`` is an OTLP/JSON lines file; by default, the embedded default's file and its
+    rotated files. ``trace_id`` picks the trace (default: the one whose root run ended last);
+    its latest root run is replayed.
     """
     if stream_mode not in (EVENTS, DEBUG):
         raise ValueError(f"stream_mode must be 'events' or 'debug', got {stream_mode!r}")
-    try:
-        spans = read_spans(path)
-    except RecordingError as exc:
-        raise ReplayError(str(exc)) from exc
-    run = _root_run(spans, trace_id)
+    run = _run(_files(path), trace_id)
     if stream_mode == EVENTS:
         return [event for _, event in sorted(_events(run), key=lambda pair: pair[0])]
     chunks = sorted(_debug(run, subgraphs), key=lambda pair: pair[0])
