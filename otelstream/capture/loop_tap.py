@@ -1,10 +1,11 @@
 """Hook on ``PregelLoop.__init__``: a followed run's loop emits what its consumers need.
 
-The loop emits LangGraph's exact ``debug`` payloads (and the graph's default-mode chunks
-that ``astream_events`` reports as the root's ``on_chain_stream``) only for the modes its
-caller asked for. For a run somebody follows (``StreamDemand``), the loop is given the extra
-modes; chunks of those extra modes become lifecycle events, so the caller's stream is
-unchanged. Runs nobody follows are left alone.
+The loop emits LangGraph's exact ``debug`` payloads (the graph's default-mode chunks that
+``astream_events`` reports as the root's ``on_chain_stream``; for a recorded run, its
+``values``/``updates``/``custom`` chunks) only for the modes its caller asked for. For a run
+somebody follows (``StreamDemand``), the loop is given the extra modes; chunks of those extra
+modes become lifecycle events, so the caller's stream is unchanged. Runs nobody follows are
+left alone.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class LoopHook:
         demand = self._demand.loop_demand(run)
         if demand is None:
             return None
-        extra: set[str] = set()
+        extra: set[str] = set(demand.modes)
         if demand.debug:
             extra.add("debug")
         root_mode = run.graph_stream_mode if demand.root_chunks else None
@@ -53,7 +54,7 @@ class LoopHook:
             extra.add(root_mode)
         if not extra and demand.set_waker is None:
             return None
-        tap = _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler)
+        tap = _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler, demand.modes)
         if demand.set_waker is not None:
             if type(loop).__name__ == "AsyncPregelLoop":
                 # Older LangGraph gives an async loop a bare ``asyncio.Queue.put_nowait``.
@@ -67,6 +68,7 @@ class _LoopTap:
 
     __slots__ = (
         "_extra",
+        "_graph_modes",
         "_handler",
         "_original",
         "_root_mode",
@@ -82,9 +84,11 @@ class _LoopTap:
         run: RunInfo,
         root_mode: str | None,
         handler: OtelStreamCallbackHandler,
+        graph_modes: frozenset[str] = frozenset(),
     ) -> None:
         self._original = original
         self._extra = extra
+        self._graph_modes = graph_modes
         self._run = run
         self._root_mode = root_mode
         self._handler = handler
@@ -121,5 +125,7 @@ class _LoopTap:
                 self._handler.emit_debug(self._run, self.namespace, payload)
             if mode == self._root_mode:
                 self._handler.emit_chunk(self._run, payload)
+            if mode in self._graph_modes:
+                self._handler.emit_graph_chunk(self._run, self.namespace, mode, payload)
         except Exception as exc:
             report_failure("loop hook", exc)

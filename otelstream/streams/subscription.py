@@ -42,6 +42,9 @@ class Subscription:
     detaches when the block ends, whatever happened to the run.
     """
 
+    graph_modes: frozenset[str] = frozenset()
+    """LangGraph modes besides ``debug`` taken as the run's loop streams them (a recorder)."""
+
     def __init__(
         self,
         hub: SubscriberHub,
@@ -152,6 +155,11 @@ class Subscription:
     def on_debug(self, namespace: tuple[str, ...], chunk: Any) -> None:
         if DEBUG in self.modes and formats.shows_debug(namespace, self.subgraphs):
             self.deliver((DEBUG, formats.debug_item(namespace, chunk, self.subgraphs)))
+
+    def on_graph_chunk(self, namespace: tuple[str, ...], mode: str, chunk: Any) -> None:
+        """A chunk of one of ``graph_modes``, as ``(mode, (namespace, chunk))``."""
+        if mode in self.graph_modes:
+            self.deliver((mode, (namespace, chunk)))
 
     def finish(self, error: BaseException | None = None) -> None:
         """The followed run is over (a second call changes nothing)."""
