@@ -2,8 +2,9 @@
 
 A hub watcher: asked at each root run's start (and, before it, whether its models must
 stream), it follows the graph runs its filter keeps with a subscription of its own. That
-subscription is the in-process subscriber's (same format rules), with ``subgraphs`` on and
-LangGraph's ``values``/``updates``/``custom`` chunks taken from the run's loop; instead of
+subscription is the in-process subscriber's (same format rules), with ``subgraphs`` on,
+LangGraph's ``values``/``updates`` chunks taken from the run's loops and ``custom`` from its
+recorded ``StreamWriter`` writes; instead of
 buffering, each item is serialized (``wire.py``) and appended to the store on the graph's
 thread, so a client that joins late, or after the end, gets the whole run.
 """
@@ -23,7 +24,7 @@ from otelstream import semconv as sc
 from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo
 from otelstream.server import store as st
-from otelstream.server.wire import DEBUG, ERROR, EVENTS, GRAPH_MODES, METADATA, WirePolicy, dumpb
+from otelstream.server.wire import CUSTOM, DEBUG, ERROR, EVENTS, METADATA, WirePolicy, dumpb
 from otelstream.spans import outcome
 from otelstream.streams.hub import SubscriberHub
 from otelstream.streams.subscription import Subscription
@@ -109,7 +110,8 @@ def _json_safe(metadata: dict[str, Any]) -> dict[str, Any]:
 class _Recording(Subscription):
     """One recorded run: the subscriber's items, serialized into the store as they come."""
 
-    graph_modes = GRAPH_MODES
+    graph_modes = frozenset({"values", "updates"})
+    """From the run's loops; ``custom`` comes from the recorded ``StreamWriter`` writes."""
 
     def __init__(self, recorder: RunRecorder, run_id: UUID) -> None:
         super().__init__(
@@ -127,6 +129,11 @@ class _Recording(Subscription):
         self._finished = False
 
     def on_event(self, ev: LifecycleEvent) -> None:
+        if ev.phase == lifecycle.CUSTOM_WRITE:
+            # LangGraph names a write by the namespace of the graph its task runs in
+            task_ns = str(ev.run.metadata.get("langgraph_checkpoint_ns") or "")
+            self.deliver((CUSTOM, (tuple(task_ns.split("|")[:-1]), ev.data)))
+            return
         if ev.phase == lifecycle.ERROR and outcome.is_interrupt(ev.error):
             self._interrupted = True
         super().on_event(ev)

@@ -38,8 +38,9 @@ EVENTS = "events"
 DEBUG = "debug"
 ERROR = "error"
 METADATA = "metadata"
-GRAPH_MODES = frozenset({"values", "updates", "custom"})
-"""LangGraph modes recorded as the run's loop streams them."""
+CUSTOM = "custom"
+GRAPH_MODES = frozenset({"values", "updates", CUSTOM})
+"""LangGraph's own modes, recorded as LangGraph streams them."""
 MODES = frozenset({EVENTS, DEBUG, *GRAPH_MODES})
 """Every run stream mode the server serves."""
 
