@@ -96,13 +96,15 @@ def sse_events(
 ) -> list[tuple[str | None, str, Any]]:
     """``(id, event, data)`` of an SSE response read with httpx-sse (at most ``limit``)."""
     out: list[tuple[str | None, str, Any]] = []
-    with httpx.Client(timeout=30) as client:
-        with connect_sse(client, "GET", url, headers=headers, params=params) as source:
-            source.response.raise_for_status()
-            for sse in source.iter_sse():
-                out.append((sse.id or None, sse.event, orjson.loads(sse.data)))
-                if limit is not None and len(out) >= limit:
-                    break
+    with (
+        httpx.Client(timeout=30) as client,
+        connect_sse(client, "GET", url, headers=headers, params=params) as source,
+    ):
+        source.response.raise_for_status()
+        for sse in source.iter_sse():
+            out.append((sse.id or None, sse.event, orjson.loads(sse.data)))
+            if limit is not None and len(out) >= limit:
+                break
     return out
 
 
@@ -124,5 +126,5 @@ def as_recorded(want: Any, got: Any) -> Any:
             out["id"] = None
         return out
     if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
-        return [as_recorded(w, g) for w, g in zip(want, got)]
+        return [as_recorded(w, g) for w, g in zip(want, got, strict=True)]
     return want
