@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import threading
 import time
 import uuid
@@ -91,15 +92,18 @@ def split_name(event: str) -> tuple[str, tuple[str, ...]]:
     return mode, tuple(namespace)
 
 
+@functools.cache
+def _client() -> httpx.Client:
+    """One client for the session (creating one costs tens of milliseconds)."""
+    return httpx.Client(timeout=30)
+
+
 def sse_events(
     url: str, *, headers: dict[str, str] | None = None, params: Any = None, limit: int | None = None
 ) -> list[tuple[str | None, str, Any]]:
     """``(id, event, data)`` of an SSE response read with httpx-sse (at most ``limit``)."""
     out: list[tuple[str | None, str, Any]] = []
-    with (
-        httpx.Client(timeout=30) as client,
-        connect_sse(client, "GET", url, headers=headers, params=params) as source,
-    ):
+    with connect_sse(_client(), "GET", url, headers=dict(headers or {}), params=params) as source:
         source.response.raise_for_status()
         for sse in source.iter_sse():
             out.append((sse.id or None, sse.event, orjson.loads(sse.data)))

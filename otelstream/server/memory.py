@@ -28,6 +28,7 @@ from otelstream.server.store import (
     HistoryStore,
     RunRecord,
 )
+from otelstream.server.wire import METADATA, dumpb
 
 DEFAULT_MAX_ITEMS = 50_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -175,6 +176,11 @@ class MemoryHistoryStore(HistoryStore):
             history = self._runs.get(run_id)
             if history is None or history.ended:
                 return
+            record = history.record
+            if record.dropped:  # said last, and kept whatever the bounds
+                summary = {"run_id": run_id, "status": status, "dropped": record.dropped}
+                history.add(next(self._ids), METADATA, dumpb(summary), 1 << 62, 1 << 62)
+                record.items += 1
             history.ended = True
             history.record.status, history.record.error = status, error
             history.record.updated_at = time.time()

@@ -162,10 +162,6 @@ class _Recording(Subscription):
                 data = policy.error(error)
                 store.append(self._key, ERROR, data)
                 failure = orjson.loads(data)
-            record = store.get_run(self._key)
-            if record is not None and record.dropped:
-                summary = {"run_id": self._key, "status": status, "dropped": record.dropped}
-                store.append(self._key, METADATA, dumpb(summary))
             store.close_run(self._key, status, failure)
         except Exception as exc:
             report_failure("run recorder", exc)

@@ -106,7 +106,8 @@ class HistoryStore(ABC):
 
     @abstractmethod
     def close_run(self, run_id: str, status: str, error: dict[str, Any] | None) -> None:
-        """The run ended (its ``error`` event, if any, was appended before)."""
+        """The run ended (its ``error`` event, if any, was appended before). If items were
+        dropped, a last ``metadata`` event says so: ``{"run_id", "status", "dropped"}``."""
 
     # -- read by the routes (the server's event loop) -------------------------------------
     @abstractmethod
