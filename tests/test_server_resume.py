@@ -165,11 +165,12 @@ def raw_get(base: str, path: str) -> socket.socket:
 
 @pytest.mark.timeout(120)
 def test_a_slow_client_slows_nothing_and_is_cut_resumably(exporter: Any) -> None:
-    with server.start(port=0, send_timeout=2.0, max_bytes=1 << 30) as srv:
+    timeout = 3.0
+    with server.start(port=0, send_timeout=timeout, max_bytes=1 << 30) as srv:
         run_id = uuid.uuid4()
         config = {"configurable": {"thread_id": "slow"}, "run_id": run_id, "recursion_limit": 500}
         path = f"/threads/slow/runs/{run_id}/stream"
-        graph = blob_loop(60, 50_000)  # ~ 60 x 3 x 50-350 kB: far beyond the socket buffers
+        graph = blob_loop(30, 50_000)  # megabytes: far beyond the socket buffers
         started = time.monotonic()
         runner = Background(lambda: graph.invoke({"count": 0, "blob": ""}, config))
         wait_for(lambda: srv.app.state.store.get_run(str(run_id)) is not None)
@@ -177,10 +178,12 @@ def test_a_slow_client_slows_nothing_and_is_cut_resumably(exporter: Any) -> None
         fast = Background(lambda: sse_events(srv.url + path))
         runner.join()
         run_time = runner.done_at - started
+        assert run_time < timeout, "the run did not wait for the slow client"
         fast.join()
         full = fast.result
         assert full[-1][2]["event"] == "on_chain_end"
         # the slow socket was cut after the run ended (it did not hold the run up) ...
+        time.sleep(2 * timeout)  # it reads nothing for twice the send timeout
         slow.settimeout(30)
         received = bytearray()
         while chunk := slow.recv(1 << 16):
