@@ -120,7 +120,7 @@ def test_viewer_shows_a_run_live(served: server.RunningServer, page: Any, tmp_pa
 
     # the page picks the new run up and shows tokens while the model still streams
     page.wait_for_function(
-        "document.querySelector('.tokens') && document.querySelector('.tokens').textContent.length > 0",
+        "(document.querySelector('.tokens') || {textContent: ''}).textContent.length > 0",
         timeout=30_000,
     )
     partial = page.inner_text(".tokens")
@@ -133,7 +133,7 @@ def test_viewer_shows_a_run_live(served: server.RunningServer, page: Any, tmp_pa
     )
     tokens = page.locator(".tokens").all_inner_texts()
     assert tokens[-1] == "three plus four makes seven, says the tool, and the tool is never wrong"
-    assert partial and tokens[-1].startswith(partial) or partial in tokens
+    assert partial and tokens[-1].startswith(partial)
     tree = page.inner_text("#tree")
     for name in ("assistant", "model", "tools", "add", "SlowModel", "route"):
         assert name in tree, name
