@@ -147,16 +147,18 @@ class MemoryHistoryStore(HistoryStore):
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, _History] = OrderedDict()
+        self._threads: dict[str, list[str]] = {}  # thread id -> its kept runs, oldest first
+        self._versions: dict[str, int] = {}  # thread id -> changes so far
         self._finished: deque[str] = deque()
         self._evicted: OrderedDict[str, None] = OrderedDict()
-        self._run_waiters: dict[str, list[_Waiter]] = {}
-        self._thread_waiters: dict[str, list[_Waiter]] = {}
+        self._waiters: dict[str, list[_Waiter]] = {}  # run or thread id -> waiting readers
 
     # -- writer side ---------------------------------------------------------------------
     def open_run(self, record: RunRecord) -> None:
         with self._lock:
             self._runs[record.run_id] = _History(record)
-            waiters = self._thread_waiters.pop(record.thread_id, [])
+            self._threads.setdefault(record.thread_id, []).append(record.run_id)
+            waiters = self._changed(record.thread_id, [])
         _notify(waiters)
 
     def append(self, run_id: str, event: str, data: bytes) -> None:
@@ -165,9 +167,10 @@ class MemoryHistoryStore(HistoryStore):
             if history is None or history.ended:
                 return
             history.add(next(self._ids), event, data, self.max_items, self.max_bytes)
-            history.record.items += 1
-            history.record.updated_at = time.time()
-            waiters = self._run_waiters.pop(run_id, [])
+            record = history.record
+            record.items += 1
+            record.updated_at = time.time()
+            waiters = self._changed(record.thread_id, self._waiters.pop(run_id, []))
         if waiters:
             _notify(waiters)
 
@@ -182,16 +185,27 @@ class MemoryHistoryStore(HistoryStore):
                 history.add(next(self._ids), METADATA, dumpb(summary), 1 << 62, 1 << 62)
                 record.items += 1
             history.ended = True
-            history.record.status, history.record.error = status, error
-            history.record.updated_at = time.time()
+            record.status, record.error = status, error
+            record.updated_at = time.time()
             self._finished.append(run_id)
             while len(self._finished) > self.max_runs:
                 self._evict(self._finished.popleft())
-            waiters = self._run_waiters.pop(run_id, [])
+            waiters = self._changed(record.thread_id, self._waiters.pop(run_id, []))
         _notify(waiters)
 
+    def _changed(self, thread_id: str, waiters: list[_Waiter]) -> list[_Waiter]:
+        """Bump a thread's version (lock held); its waiters join ``waiters``."""
+        self._versions[thread_id] = self._versions.get(thread_id, 0) + 1
+        return waiters + self._waiters.pop(_thread_key(thread_id), [])
+
     def _evict(self, run_id: str) -> None:
-        self._runs.pop(run_id, None)
+        history = self._runs.pop(run_id, None)
+        if history is not None:
+            runs = self._threads.get(history.record.thread_id, [])
+            if run_id in runs:
+                runs.remove(run_id)
+            if not runs:
+                self._threads.pop(history.record.thread_id, None)
         self._evicted[run_id] = None
         if len(self._evicted) > _TOMBSTONES:
             self._evicted.popitem(last=False)
@@ -203,12 +217,9 @@ class MemoryHistoryStore(HistoryStore):
 
     def runs(self, thread_id: str | None = None) -> list[RunRecord]:
         with self._lock:
-            histories = list(self._runs.values())
-        return [
-            h.record
-            for h in reversed(histories)
-            if thread_id is None or h.record.thread_id == thread_id
-        ]
+            if thread_id is None:
+                return [h.record for h in reversed(self._runs.values())]
+            return [self._runs[r].record for r in reversed(self._threads.get(thread_id, []))]
 
     def was_evicted(self, run_id: str) -> bool:
         return run_id in self._evicted
@@ -245,41 +256,50 @@ class MemoryHistoryStore(HistoryStore):
         after = self.key(cursor)[0]
         with self._lock:
             entries = history.after(after)
-            if entries or history.ended:
+            if entries or history.ended or timeout <= 0:
                 return self._batch(history, entries)
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[None] = loop.create_future()
-            self._run_waiters.setdefault(run_id, []).append((loop, future))
-        try:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(future, timeout)
-        finally:  # also when the reader is cancelled (its client went away)
-            with self._lock:
-                self._forget(self._run_waiters, run_id, future)
+            future = self._wait(run_id)
+        await self._until(run_id, future, timeout)
         with self._lock:
             return self._batch(history, history.after(after))
+
+    def version(self, thread_id: str) -> int:
+        return self._versions.get(thread_id, 0)
+
+    async def wait_thread(self, thread_id: str, version: int, timeout: float) -> int:
+        key = _thread_key(thread_id)
+        with self._lock:
+            if self._versions.get(thread_id, 0) != version:
+                return self._versions[thread_id]
+            future = self._wait(key)
+        await self._until(key, future, timeout)
+        return self._versions.get(thread_id, 0)
+
+    def _wait(self, key: str) -> asyncio.Future[None]:
+        """A future woken by the next change of ``key`` (lock held)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._waiters.setdefault(key, []).append((loop, future))
+        return future
+
+    async def _until(self, key: str, future: asyncio.Future[None], timeout: float) -> None:
+        timer = asyncio.get_running_loop().call_later(timeout, _wake, [future])
+        try:
+            await future
+        finally:  # also when the reader is cancelled (its client went away)
+            timer.cancel()
+            with self._lock:
+                pending = self._waiters.get(key)
+                if pending is not None:
+                    pending[:] = [w for w in pending if w[1] is not future]
+                    if not pending:
+                        del self._waiters[key]
 
     @staticmethod
     def _batch(history: _History, entries: list[Entry]) -> Batch:
         last = history.ids[-1] if len(history.ids) > history.start else None
         complete = not entries or last is None or entries[-1].id == str(last)
         return Batch(entries, history.ended and complete)
-
-    async def wait_for_runs(self, thread_id: str, known: set[str], timeout: float) -> None:
-        with self._lock:
-            if any(
-                h.record.thread_id == thread_id and r not in known for r, h in self._runs.items()
-            ):
-                return
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[None] = loop.create_future()
-            self._thread_waiters.setdefault(thread_id, []).append((loop, future))
-        try:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(future, timeout)
-        finally:
-            with self._lock:
-                self._forget(self._thread_waiters, thread_id, future)
 
     def _history(self, run_id: str) -> _History:
         history = self._runs.get(run_id)
@@ -289,19 +309,11 @@ class MemoryHistoryStore(HistoryStore):
             raise KeyError(run_id)
         return history
 
-    @staticmethod
-    def _forget(waiters: dict[str, list[_Waiter]], key: str, future: asyncio.Future[None]) -> None:
-        """Drop a waiter that timed out or was cancelled (a disconnected client)."""
-        pending = waiters.get(key)
-        if pending is None:
-            return
-        pending[:] = [w for w in pending if w[1] is not future]
-        if not pending:
-            del waiters[key]
-
     def waiting(self) -> int:
         """Readers waiting now (all runs and threads), for tests and the benchmark."""
         with self._lock:
-            return sum(map(len, self._run_waiters.values())) + sum(
-                map(len, self._thread_waiters.values())
-            )
+            return sum(map(len, self._waiters.values()))
+
+
+def _thread_key(thread_id: str) -> str:
+    return "thread\0" + thread_id

@@ -9,7 +9,6 @@ recorded run, for the viewer) and ``GET /runs/{rid}[/stream]`` (a run by its id 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -208,59 +207,42 @@ class Endpoints:
         """Every run of the thread as it starts (with ``Last-Event-ID``: every kept item after
         it, then on), in id order; ``metadata {"status": "run_done"}`` after each run."""
         store = self.s.store
-        active: dict[str, str] = {}
+        active: dict[str, str] = {}  # run id -> cursor
         seen: set[str] = set()
-        for record in reversed(store.runs(thread_id)):
-            seen.add(record.run_id)
-            if last is not None:
-                active[record.run_id] = last
-            elif record.status == st.RUNNING:
-                active[record.run_id] = "0"
+        delivered: set[str] = set()
+        first = True
         while True:
-            for record in reversed(store.runs(thread_id)):
+            version = store.version(thread_id)
+            for record in reversed(store.runs(thread_id)):  # oldest first
                 if record.run_id not in seen:
                     seen.add(record.run_id)
-                    active[record.run_id] = "0"
-            ready = await self._read_any(thread_id, active, seen)
+                    if not first:
+                        active[record.run_id] = "0"
+                    elif last is not None or record.status == st.RUNNING:
+                        active[record.run_id] = last or "0"
+            first = False
             entries: list[tuple[tuple[int, ...], st.Entry]] = []
             done: list[str] = []
-            for run_id, batch in ready.items():
+            for run_id, cursor in list(active.items()):
+                try:
+                    batch = await store.read(run_id, cursor, 0)
+                except (st.HistoryEvicted, KeyError):  # gone meanwhile: nothing more to serve
+                    del active[run_id]
+                    continue
                 for entry in batch.entries:
                     active[run_id] = entry.id
                     entries.append((store.key(entry.id), entry))
+                    delivered.add(run_id)
                 if batch.ended:
                     done.append(run_id)
             entries.sort(key=lambda pair: pair[0])
             out = [frame(e.event, e.data, e.id) for _, e in entries if selected(e.event)]
             for run_id in done:
-                delivered = active.pop(run_id) != (last or "0")
-                if delivered:
-                    out.append(
-                        frame(METADATA, dumpb({"status": "run_done", "run_id": run_id}), None)
-                    )
+                del active[run_id]
+                if run_id in delivered:
+                    done_data = dumpb({"status": "run_done", "run_id": run_id})
+                    out.append(frame(METADATA, done_data, None))
             if out:
                 yield b"".join(out)
-
-    async def _read_any(
-        self, thread_id: str, active: dict[str, str], seen: set[str]
-    ) -> dict[str, st.Batch]:
-        """The batches of the runs that have items (or ended) first; {} on a new run or idle."""
-        store = self.s.store
-        tasks = {
-            asyncio.ensure_future(store.read(run_id, cursor, _POLL)): run_id
-            for run_id, cursor in active.items()
-        }
-        new_run = asyncio.ensure_future(store.wait_for_runs(thread_id, set(seen), _POLL))
-        try:
-            await asyncio.wait([*tasks, new_run], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in [*tasks, new_run]:
-                task.cancel()
-        ready: dict[str, st.Batch] = {}
-        for task, run_id in tasks.items():
-            if task.done() and not task.cancelled():
-                if task.exception() is None:
-                    ready[run_id] = task.result()
-                else:  # evicted meanwhile: nothing more of that run can be served
-                    active.pop(run_id, None)
-        return ready
+            if not entries and not done:
+                await store.wait_thread(thread_id, version, _POLL)

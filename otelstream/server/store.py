@@ -135,9 +135,13 @@ class HistoryStore(ABC):
     @abstractmethod
     async def read(self, run_id: str, cursor: str, timeout: float) -> Batch:
         """Items after ``cursor`` (at most a bounded batch), waiting up to ``timeout``
-        seconds for some while the run goes on. Raises ``HistoryEvicted`` when items after
-        ``cursor`` were evicted meanwhile (a reader that fell too far behind)."""
+        seconds (0: not at all) for some while the run goes on. Raises ``HistoryEvicted``
+        when items after ``cursor`` were evicted meanwhile (a reader too far behind)."""
 
     @abstractmethod
-    async def wait_for_runs(self, thread_id: str, known: set[str], timeout: float) -> None:
-        """Return when a run of ``thread_id`` not in ``known`` is kept, or after ``timeout``."""
+    def version(self, thread_id: str) -> int:
+        """A counter of a thread's changes: a run started, ended or got an item."""
+
+    @abstractmethod
+    async def wait_thread(self, thread_id: str, version: int, timeout: float) -> int:
+        """The thread's version once it differs from ``version``, or after ``timeout``."""
