@@ -114,6 +114,36 @@ def test_sdk_join_stream_equals_in_process_streams(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
+def test_messages_tuple_equals_langgraph_messages_mode(
+    case: Case, served: server.RunningServer
+) -> None:
+    """``messages-tuple`` (SSE ``messages`` events, ``[message, metadata]``) is what
+    ``graph.stream(stream_mode="messages", subgraphs=True)`` yields for the same run."""
+    run_id = uuid.uuid4()
+    graph, config = case.build(), run_config(case, f"msg-{case.name}", run_id)
+    native: list[Any] = []
+
+    async def astream() -> None:
+        async for item in graph.astream(case.input, config, stream_mode="messages", subgraphs=True):
+            native.append(item)
+
+    def stream() -> None:
+        native.extend(graph.stream(case.input, config, stream_mode="messages", subgraphs=True))
+
+    Background(astream if case.is_async else stream).join()
+    parts = asyncio.run(
+        join(served.url, f"msg-{case.name}", str(run_id), stream_mode="messages-tuple")
+    )
+    got = [[list(split_name(p.event)[1]), p.data] for p in parts if p.event != "metadata"]
+    got = [g for g in got if g[1] is not None and "error" not in g[1]]
+    assert got == as_recorded(platform_json(native), got)
+    assert {split_name(p.event)[0] for p in parts} <= {"metadata", "messages", "error"}
+    if case.name in ("agent", "chain", "tool_error"):
+        assert any(p.event == "messages" for p in parts)
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "stream_mode",
     ["events", "debug", "values", "updates", "custom", ["events", "debug"], None],

@@ -154,7 +154,7 @@ def test_bad_input_gets_the_right_status_and_a_json_body(served: server.RunningS
         400,
         "InvalidLastEventId",
     )
-    for mode in ("bogus", "messages-tuple", '["events", "nope"]', "[1]", "[oops"):
+    for mode in ("bogus", "messages", "tasks", '["events", "nope"]', "[1]", "[oops"):
         assert_json_error(httpx.get(stream, params={"stream_mode": mode}), 422, "InvalidStreamMode")
     assert_json_error(
         httpx.get(f"{base}/threads/t/stream", params={"stream_mode": "bogus"}),

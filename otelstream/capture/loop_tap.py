@@ -18,6 +18,8 @@ from otelstream.capture.demand import WAKE, StreamDemand
 from otelstream.errors import report_failure
 from otelstream.lifecycle import RunInfo
 
+MESSAGES = "messages"
+
 
 class LoopHook:
     """Wrapper of ``PregelLoop.__init__``: taps the loop's stream for followed runs."""
@@ -46,7 +48,9 @@ class LoopHook:
         demand = self._demand.loop_demand(run)
         if demand is None:
             return None
-        extra: set[str] = set(demand.modes)
+        extra: set[str] = set(demand.modes - {MESSAGES})
+        if MESSAGES in demand.modes and run.is_root:
+            self._follow_messages(run, kwargs.get("manager"))
         if demand.debug:
             extra.add("debug")
         root_mode = run.graph_stream_mode if demand.root_chunks else None
@@ -61,6 +65,33 @@ class LoopHook:
                 tap.aioloop = asyncio.get_running_loop()
             demand.set_waker(tap.wake)
         return tap
+
+    def _follow_messages(self, run: RunInfo, manager: Any) -> None:
+        """LangGraph's ``messages`` mode for a root run and its subgraphs: its own handler,
+        added to the run's callbacks as ``stream(stream_mode="messages", subgraphs=True)``
+        adds it, streaming into lifecycle events instead of the caller's stream."""
+        from langgraph.pregel._messages import StreamMessagesHandler
+
+        handler = self._handler
+
+        def emit(chunk: Any) -> None:
+            try:
+                namespace, _, payload = chunk
+                handler.emit_graph_chunk(run, tuple(namespace), MESSAGES, payload)
+            except Exception as exc:
+                report_failure("loop hook", exc)
+
+        class _Messages(StreamMessagesHandler):  # type: ignore[misc]
+            """Writes its tags into a copy of a model run's metadata, not the run's own
+            (which every other consumer of the run's events reads)."""
+
+            def on_chat_model_start(self, *args: Any, **kwargs: Any) -> Any:
+                if isinstance(kwargs.get("metadata"), dict):
+                    kwargs["metadata"] = dict(kwargs["metadata"])
+                return super().on_chat_model_start(*args, **kwargs)
+
+        if manager is not None:
+            manager.inheritable_handlers.append(_Messages(emit, True))
 
 
 class _LoopTap:

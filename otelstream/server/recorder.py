@@ -3,8 +3,8 @@
 A hub watcher: asked at each root run's start (and, before it, whether its models must
 stream), it follows the graph runs its filter keeps with a subscription of its own. That
 subscription is the in-process subscriber's (same format rules), with ``subgraphs`` on,
-LangGraph's ``values``/``updates`` chunks taken from the run's loops and ``custom`` from its
-recorded ``StreamWriter`` writes; instead of
+LangGraph's ``values``/``updates``/``messages`` chunks taken from the run's loops and
+``custom`` from its recorded ``StreamWriter`` writes; instead of
 buffering, each item is serialized (``wire.py``) and appended to the store on the graph's
 thread, so a client that joins late, or after the end, gets the whole run.
 """
@@ -24,7 +24,16 @@ from otelstream import semconv as sc
 from otelstream.errors import report_failure
 from otelstream.lifecycle import LifecycleEvent, RunInfo
 from otelstream.server import store as st
-from otelstream.server.wire import CUSTOM, DEBUG, ERROR, EVENTS, METADATA, WirePolicy, dumpb
+from otelstream.server.wire import (
+    CUSTOM,
+    DEBUG,
+    ERROR,
+    EVENTS,
+    MESSAGES,
+    METADATA,
+    WirePolicy,
+    dumpb,
+)
 from otelstream.spans import outcome
 from otelstream.streams.hub import SubscriberHub
 from otelstream.streams.subscription import Subscription
@@ -110,8 +119,9 @@ def _json_safe(metadata: dict[str, Any]) -> dict[str, Any]:
 class _Recording(Subscription):
     """One recorded run: the subscriber's items, serialized into the store as they come."""
 
-    graph_modes = frozenset({"values", "updates"})
-    """From the run's loops; ``custom`` comes from the recorded ``StreamWriter`` writes."""
+    graph_modes = frozenset({"values", "updates", MESSAGES})
+    """From the run's loops (``messages`` from LangGraph's own handler on the run); ``custom``
+    comes from the recorded ``StreamWriter`` writes."""
 
     def __init__(self, recorder: RunRecorder, run_id: UUID) -> None:
         super().__init__(

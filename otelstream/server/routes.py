@@ -21,7 +21,7 @@ from otelstream.server import store as st
 from otelstream.server.auth import Access
 from otelstream.server.errors import ApiError
 from otelstream.server.sse import StreamResponse, comment, frame
-from otelstream.server.wire import ERROR, METADATA, MODES, dumpb
+from otelstream.server.wire import ERROR, MESSAGES, MESSAGES_TUPLE, METADATA, MODES, dumpb
 
 THREAD_MODES = {"run_modes": None, "lifecycle": frozenset(), "state_update": frozenset({"values"})}
 """``threads.join_stream`` modes: every run mode, only ``metadata`` events, or ``values``."""
@@ -67,7 +67,7 @@ def _selector(modes: list[str] | None) -> Callable[[str], bool]:
     """Which events go out: ``metadata`` and ``error`` always, the rest by mode."""
     if not modes:
         return lambda event: True
-    wanted = frozenset(modes)
+    wanted = frozenset(MESSAGES if m == MESSAGES_TUPLE else m for m in modes)
     return lambda event: event in (METADATA, ERROR) or event.partition("|")[0] in wanted
 
 
@@ -221,7 +221,7 @@ class Endpoints:
                     elif last is not None or record.status == st.RUNNING:
                         active[record.run_id] = last or "0"
             first = False
-            entries: list[tuple[tuple[int, ...], st.Entry]] = []
+            entries: list[tuple[tuple[int, ...], int, st.Entry]] = []
             done: list[str] = []
             for run_id, cursor in list(active.items()):
                 try:
@@ -231,17 +231,17 @@ class Endpoints:
                     continue
                 for entry in batch.entries:
                     active[run_id] = entry.id
-                    entries.append((store.key(entry.id), entry))
+                    entries.append((store.key(entry.id), 0, entry))
                     delivered.add(run_id)
                 if batch.ended:
                     done.append(run_id)
-            entries.sort(key=lambda pair: pair[0])
-            out = [frame(e.event, e.data, e.id) for _, e in entries if selected(e.event)]
+                    if run_id in delivered:  # right after the run's last item
+                        data = dumpb({"status": "run_done", "run_id": run_id})
+                        entries.append((store.key(active[run_id]), 1, st.Entry("", METADATA, data)))
+            entries.sort(key=lambda item: item[:2])
+            out = [frame(e.event, e.data, e.id or None) for _, _, e in entries if selected(e.event)]
             for run_id in done:
                 del active[run_id]
-                if run_id in delivered:
-                    done_data = dumpb({"status": "run_done", "run_id": run_id})
-                    out.append(frame(METADATA, done_data, None))
             if out:
                 yield b"".join(out)
             if not entries and not done:

@@ -39,9 +39,10 @@ DEBUG = "debug"
 ERROR = "error"
 METADATA = "metadata"
 CUSTOM = "custom"
-GRAPH_MODES = frozenset({"values", "updates", CUSTOM})
-"""LangGraph's own modes, recorded as LangGraph streams them."""
-MODES = frozenset({EVENTS, DEBUG, *GRAPH_MODES})
+MESSAGES = "messages"
+MESSAGES_TUPLE = "messages-tuple"
+"""The Platform's name for LangGraph's ``messages`` mode; its SSE events are ``messages``."""
+MODES = frozenset({EVENTS, DEBUG, "values", "updates", CUSTOM, MESSAGES_TUPLE})
 """Every run stream mode the server serves."""
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -135,6 +136,9 @@ class WirePolicy:
             return name, dumpb(chunk)
         if mode == DEBUG:
             return name, dumpb(self._debug(chunk))
+        if mode == MESSAGES:  # (message chunk, metadata)
+            message, metadata = chunk
+            return name, dumpb([self.payload("chunk", message), metadata])
         return name, dumpb(self.payload(_PAYLOAD_KEYS.get(mode, "output"), chunk))
 
     def error(self, error: BaseException) -> bytes:
