@@ -40,7 +40,7 @@ class LoopDemand:
     set_waker: Callable[[Waker], None] | None
     """Hand the loop's wake-up to consumers that read the caller's stream, if any."""
     modes: frozenset[str] = frozenset()
-    """Other LangGraph modes (``values``, ``updates``, ``custom``) whose chunks the
+    """Other LangGraph modes (``values``, ``updates``, ``messages``) whose chunks the
     consumers take as LangGraph streams them (a run recorder)."""
 
 

@@ -2,7 +2,7 @@
 
 The loop emits LangGraph's exact ``debug`` payloads (the graph's default-mode chunks that
 ``astream_events`` reports as the root's ``on_chain_stream``; for a recorded run, its
-``values``/``updates``/``custom`` chunks) only for the modes its caller asked for. For a run
+``values``/``updates`` chunks and its ``messages``) only for the modes its caller asked for. For a run
 somebody follows (``StreamDemand``), the loop is given the extra modes; chunks of those extra
 modes become lifecycle events, so the caller's stream is unchanged. Runs nobody follows are
 left alone.
