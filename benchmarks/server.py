@@ -1,6 +1,6 @@
 """Remote streams under load: SSE clients following concurrent runs over a real uvicorn server.
 
-    python benchmarks/server.py [--runs 10] [--clients 100] [--tokens 300] [--quick]
+    python benchmarks/server.py [--runs 10] [--clients 100] [--tokens 100] [--quick]
 
 The runs execute in this process (threads), the server in a background thread of it
 (``otelstream.server.start``), the clients in a separate process (asyncio, httpx), each
@@ -147,8 +147,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="concurrent runs")
     parser.add_argument("--clients", type=int, default=100, help="SSE clients in all")
-    parser.add_argument("--tokens", type=int, default=300, help="tokens per run")
-    parser.add_argument("--delay", type=float, default=0.003, help="seconds between tokens")
+    parser.add_argument("--tokens", type=int, default=100, help="tokens per run")
+    parser.add_argument(
+        "--delay", type=float, default=0.02, help="seconds between tokens (50/s, as a model)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="batches per phase")
     parser.add_argument(
         "--quick", action="store_true", help="2 runs, 10 clients, 50 tokens, 1 batch"
