@@ -2,15 +2,16 @@
 
 The loop emits LangGraph's exact ``debug`` payloads (the graph's default-mode chunks that
 ``astream_events`` reports as the root's ``on_chain_stream``; for a recorded run, its
-``values``/``updates`` chunks and its ``messages``) only for the modes its caller asked for. For a run
-somebody follows (``StreamDemand``), the loop is given the extra modes; chunks of those extra
-modes become lifecycle events, so the caller's stream is unchanged. Runs nobody follows are
-left alone.
+``values``/``updates`` chunks and its ``messages``) only for the modes its caller asked for.
+For a run somebody follows (``StreamDemand``), the loop is given the extra modes; chunks of
+those extra modes become lifecycle events, so the caller's stream is unchanged. Runs nobody
+follows are left alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 from typing import Any
 
 from otelstream.capture.callback_handler import OtelStreamCallbackHandler
@@ -48,7 +49,8 @@ class LoopHook:
         demand = self._demand.loop_demand(run)
         if demand is None:
             return None
-        extra: set[str] = set(demand.modes - {MESSAGES})
+        loop_modes = demand.modes - {MESSAGES}  # messages come from a handler, not the loop
+        extra: set[str] = set(loop_modes)
         if MESSAGES in demand.modes and run.is_root:
             self._follow_messages(run, kwargs.get("manager"))
         if demand.debug:
@@ -58,7 +60,7 @@ class LoopHook:
             extra.add(root_mode)
         if not extra and demand.set_waker is None:
             return None
-        tap = _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler, demand.modes)
+        tap = _LoopTap(kwargs.get("stream"), extra, run, root_mode, self._handler, loop_modes)
         if demand.set_waker is not None:
             if type(loop).__name__ == "AsyncPregelLoop":
                 # Older LangGraph gives an async loop a bare ``asyncio.Queue.put_nowait``.
@@ -70,8 +72,6 @@ class LoopHook:
         """LangGraph's ``messages`` mode for a root run and its subgraphs: its own handler,
         added to the run's callbacks as ``stream(stream_mode="messages", subgraphs=True)``
         adds it, streaming into lifecycle events instead of the caller's stream."""
-        from langgraph.pregel._messages import StreamMessagesHandler
-
         handler = self._handler
 
         def emit(chunk: Any) -> None:
@@ -81,17 +81,23 @@ class LoopHook:
             except Exception as exc:
                 report_failure("loop hook", exc)
 
-        class _Messages(StreamMessagesHandler):  # type: ignore[misc]
-            """Writes its tags into a copy of a model run's metadata, not the run's own
-            (which every other consumer of the run's events reads)."""
-
-            def on_chat_model_start(self, *args: Any, **kwargs: Any) -> Any:
-                if isinstance(kwargs.get("metadata"), dict):
-                    kwargs["metadata"] = dict(kwargs["metadata"])
-                return super().on_chat_model_start(*args, **kwargs)
-
         if manager is not None:
-            manager.inheritable_handlers.append(_Messages(emit, True))
+            manager.inheritable_handlers.append(_messages_handler()(emit, True))
+
+
+@cache
+def _messages_handler() -> type:
+    """LangGraph's ``StreamMessagesHandler``, writing its tags into a copy of a model run's
+    metadata rather than the run's own (which every other consumer of its events reads)."""
+    from langgraph.pregel._messages import StreamMessagesHandler
+
+    class Messages(StreamMessagesHandler):  # type: ignore[misc]
+        def on_chat_model_start(self, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(kwargs.get("metadata"), dict):
+                kwargs["metadata"] = dict(kwargs["metadata"])
+            return super().on_chat_model_start(*args, **kwargs)
+
+    return Messages
 
 
 class _LoopTap:
