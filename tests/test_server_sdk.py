@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -313,3 +314,46 @@ def test_record_filter_by_graph_name_and_thread(exporter: Any) -> None:
         assert [r["thread_id"] for r in runs] == ["keep"]
     finally:
         kept.stop()
+
+
+@pytest.mark.timeout(60)
+def test_mounted_in_another_starlette_app(exporter: Any) -> None:
+    """``create_app()`` mounted under a prefix of the app's own: the SDK (base URL with the
+    prefix), its reconnect ``Location`` and the viewer's links all work there."""
+    import threading
+
+    import httpx
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    streams = server.create_app()
+
+    async def home(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("the app's own page")
+
+    app = Starlette(routes=[Route("/", home), Mount("/otelstream", app=streams)])
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    try:
+        while not uv.started:
+            assert thread.is_alive()
+            time.sleep(0.01)
+        base = f"http://127.0.0.1:{uv.servers[0].sockets[0].getsockname()[1]}"
+        case = CASES["agent"]
+        run_id = uuid.uuid4()
+        case.build().invoke(case.input, run_config(case, "mounted", run_id))
+        parts = asyncio.run(join(f"{base}/otelstream", "mounted", str(run_id)))
+        assert parts[0].data["run_id"] == str(run_id)
+        assert parts[-1].event == "events" and parts[-1].data["event"] == "on_chain_end"
+        response = httpx.get(f"{base}/otelstream/threads/mounted/runs/{run_id}/stream")
+        assert response.headers["location"] == f"/threads/mounted/runs/{run_id}/stream"
+        page = httpx.get(f"{base}/otelstream/")
+        assert 'const BASE = "/otelstream/"' in page.text
+        assert httpx.get(base + "/").text == "the app's own page"
+    finally:
+        streams.state.recorder.close()
+        uv.should_exit = True
+        thread.join(10)
