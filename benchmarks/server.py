@@ -94,45 +94,54 @@ def run_batch(graph: Any, runs: int, tag: str) -> list[float]:
 
 # --- the clients (a separate process) -------------------------------------------------------------
 async def client_main(url: str, threads: list[str], per_run: int) -> dict[str, Any]:
-    """Follow each thread with ``per_run`` connections (raw SSE parsing: the clients share
-    this machine's cores with the server, so they must be cheap)."""
-    import httpx
+    """Follow each thread with ``per_run`` connections: plain HTTP/1.1 over asyncio streams,
+    raw chunked and SSE parsing (the clients share the machine's cores with the server: they must be
+    cheap, or their own queueing is what gets measured)."""
     import orjson
 
+    host, port = url.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     items = 0
-    limits = httpx.Limits(max_connections=len(threads) * per_run + 10)
+    connected = 0
+    ready = asyncio.Event()
     marker = b'"on_chat_model_stream"'
-    async with httpx.AsyncClient(base_url=url, timeout=None, limits=limits) as http:
-        ready = asyncio.Event()
-        connected = 0
 
-        async def follow(thread_id: str) -> None:
-            nonlocal items, connected
-            async with http.stream("GET", f"/threads/{thread_id}/stream") as response:
-                connected += 1
-                if connected == len(threads) * per_run:
-                    ready.set()
-                pending = b""
-                async for chunk in response.aiter_raw():
-                    now = time.time_ns()
-                    *events, pending = (pending + chunk).split(b"\r\n\r\n")
-                    for event in events:
-                        if not event.startswith(b"event: "):
-                            continue  # a heartbeat
-                        items += 1
-                        if marker in event:
-                            data = orjson.loads(event.split(b"\r\n")[1][6:])
-                            stamp = data["data"]["chunk"]["content"]
-                            if stamp:  # not the closing empty chunk of newer langchain-core
-                                latencies.append((now - int(stamp)) / 1e6)
-                        elif b'"run_done"' in event:
-                            return
+    async def follow(thread_id: str) -> None:
+        nonlocal items, connected
+        reader, writer = await asyncio.open_connection(host, int(port))
+        request = f"GET /threads/{thread_id}/stream HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        writer.write(request.encode())
+        await reader.readuntil(b"\r\n\r\n")  # the response head; the body is chunked
+        pending = b""
+        connected += 1
+        if connected == len(threads) * per_run:
+            ready.set()
+        try:
+            while True:
+                size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
+                if size == 0:
+                    return
+                chunk = (await reader.readexactly(size + 2))[:-2]
+                now = time.time_ns()
+                *events, pending = (pending + chunk).split(b"\r\n\r\n")
+                for event in events:
+                    if not event.startswith(b"event: "):
+                        continue  # a heartbeat
+                    items += 1
+                    if marker in event:
+                        data = orjson.loads(event.split(b"\r\n")[1][6:])
+                        stamp = data["data"]["chunk"]["content"]
+                        if stamp:  # not the closing empty chunk of newer langchain-core
+                            latencies.append((now - int(stamp)) / 1e6)
+                    elif b'"run_done"' in event:
+                        return
+        finally:
+            writer.close()
 
-        tasks = [asyncio.create_task(follow(t)) for t in threads for _ in range(per_run)]
-        await ready.wait()
-        print("ready", flush=True)
-        await asyncio.gather(*tasks)
+    tasks = [asyncio.create_task(follow(t)) for t in threads for _ in range(per_run)]
+    await ready.wait()
+    print("ready", flush=True)
+    await asyncio.gather(*tasks)
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     return {"latencies_ms": latencies, "items": items, "cpu_s": cpu.ru_utime + cpu.ru_stime}
 
@@ -162,6 +171,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.client:
         url, threads, per_run = args.client
+        try:
+            import uvloop
+
+            uvloop.install()
+        except ImportError:
+            pass
         result = asyncio.run(client_main(url, threads.split(","), int(per_run)))
         print(json.dumps(result), flush=True)
         return

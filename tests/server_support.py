@@ -99,9 +99,15 @@ def _client() -> httpx.Client:
 
 
 def sse_events(
-    url: str, *, headers: dict[str, str] | None = None, params: Any = None, limit: int | None = None
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    params: Any = None,
+    limit: int | None = None,
+    until_runs_done: int | None = None,
 ) -> list[tuple[str | None, str, Any]]:
-    """``(id, event, data)`` of an SSE response read with httpx-sse (at most ``limit``)."""
+    """``(id, event, data)`` of an SSE response read with httpx-sse (at most ``limit``; a
+    thread's stream until that many ``run_done`` markers)."""
     out: list[tuple[str | None, str, Any]] = []
     with connect_sse(_client(), "GET", url, headers=dict(headers or {}), params=params) as source:
         source.response.raise_for_status()
@@ -109,6 +115,10 @@ def sse_events(
             out.append((sse.id or None, sse.event, orjson.loads(sse.data)))
             if limit is not None and len(out) >= limit:
                 break
+            if until_runs_done is not None and out[-1][2].get("status") == "run_done":
+                until_runs_done -= 1
+                if until_runs_done == 0:
+                    break
     return out
 
 

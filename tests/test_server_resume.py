@@ -227,3 +227,34 @@ def test_clients_that_leave_free_everything(served: server.RunningServer) -> Non
     assert runner.done_at is None, "the run goes on"
     runner.join()
     assert store.get_run(str(run_id)).status == "success"
+
+
+@pytest.mark.timeout(120)
+def test_thread_stream_of_concurrent_runs_resumes_exactly(served: server.RunningServer) -> None:
+    """Two runs at once on one thread: the thread's stream gives their items in id order,
+    and resuming it after any event id gives exactly the rest (run_done markers have none)."""
+    url = f"{served.url}/threads/both/stream"
+    follower = Background(lambda: sse_events(url, limit=10_000_000, until_runs_done=2))
+    wait_for(lambda: served.app.state.store.waiting() > 0)
+    runners = [
+        Background(
+            lambda: long_loop(20, delay=0.005).invoke(
+                LOOP, {"configurable": {"thread_id": "both"}, "recursion_limit": 500}
+            )
+        )
+        for _ in range(2)
+    ]
+    for runner in runners:
+        runner.join()
+    follower.join()
+    seen = follower.result
+    items = [e for e in seen if e[2].get("status") != "run_done"]
+    ids = [int(e[0]) for e in items]
+    assert ids == sorted(set(ids)) and len(ids) > 100
+    assert {e[2]["run_id"] for e in seen if e[1] == "metadata" and "attempt" in e[2]} == {
+        e[2]["run_id"] for e in seen if e[2].get("status") == "run_done"
+    }
+    for cut in range(0, len(items), 9):
+        after = seen[seen.index(items[cut]) + 1 :]  # what the first client got after it
+        rest = sse_events(url, headers={"Last-Event-ID": items[cut][0]}, limit=len(after))
+        assert rest == after

@@ -44,6 +44,7 @@ def create_app(
     cors_origins: Sequence[str] | None = None,
     heartbeat: float = 5.0,
     send_timeout: float = 10.0,
+    pace: float = 0.005,
 ) -> Starlette:
     """The remote-stream app; it records runs from now on (``app.state.recorder.close()``
     stops that).
@@ -53,20 +54,21 @@ def create_app(
     chooses the runs recorded (default all); ``store`` replaces the in-memory history (whose
     bounds are ``max_items``/``max_bytes`` per run and ``max_runs`` finished runs);
     ``cors_origins`` allows browsers on those origins (CORS is off by default);
-    ``send_timeout`` cuts a client that stops reading for that long.
+    ``send_timeout`` cuts a client that stops reading for that long; ``pace`` is the least
+    time between two writes to one client (what arrives meanwhile goes in one write).
     """
     import otelstream
 
     instrumentor = otelstream.instrument()
     if instrumentor.hub is None or instrumentor.settings is None:
         raise RuntimeError("otelstream could not instrument LangChain (see the log)")
-    if heartbeat <= 0 or send_timeout <= 0:
-        raise ValueError("heartbeat and send_timeout must be positive")
+    if heartbeat <= 0 or send_timeout <= 0 or pace < 0:
+        raise ValueError("heartbeat and send_timeout must be positive, pace >= 0")
     history = store or MemoryHistoryStore(
         max_items=max_items, max_bytes=max_bytes, max_runs=max_runs
     )
     access = Access(token_from_env(token), authorize)
-    state = ServerState(history, access, heartbeat, send_timeout)
+    state = ServerState(history, access, heartbeat, send_timeout, pace)
     endpoints = Endpoints(state)
     recorder = RunRecorder(instrumentor.hub, history, WirePolicy(instrumentor.settings), record)
 

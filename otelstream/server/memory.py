@@ -102,24 +102,28 @@ class _History:
             del self.ids[: self.start], self.events[: self.start], self.datas[: self.start]
             self.start = 0
 
-    def after(self, cursor: int) -> list[Entry]:
-        """Items after ``cursor`` (0: from the start, whatever was evicted)."""
-        out: list[Entry] = []
-        if self.head is None:
-            return out
-        if cursor < int(self.head.id):
-            out.append(self.head)
-        elif cursor < self.evicted_to:
+    def after(self, cursor: int, upto: int | None = None) -> list[Entry]:
+        """Items after ``cursor`` (0: from the start, whatever was evicted), not after
+        ``upto``. Slices are taken under the store's lock, entries built after it."""
+        head = self.head
+        if head is None:
+            return []
+        if cursor >= int(head.id) and cursor < self.evicted_to:
             raise HistoryEvicted(
                 f"the items of run {self.record.run_id} after event id {cursor} were evicted "
                 f"from its bounded history ({self.record.dropped} dropped)"
             )
         first = bisect.bisect_right(self.ids, cursor, lo=self.start)
         last = min(len(self.ids), first + _BATCH)
-        out.extend(
-            Entry(str(self.ids[i]), self.events[i], self.datas[i]) for i in range(first, last)
-        )
+        if upto is not None:
+            last = min(last, bisect.bisect_right(self.ids, upto, lo=first))
+        ids, events, datas = self.ids[first:last], self.events[first:last], self.datas[first:last]
+        out = [head] if cursor < int(head.id) and (upto is None or int(head.id) <= upto) else []
+        out.extend(map(Entry, map(str, ids), events, datas))
         return out
+
+    def last_id(self) -> str | None:
+        return str(self.ids[-1]) if len(self.ids) > self.start else None
 
     def issued(self, item_id: int) -> bool:
         if self.head is not None and item_id == int(self.head.id):
@@ -145,6 +149,7 @@ class MemoryHistoryStore(HistoryStore):
             raise ValueError("max_runs must be an integer >= 0")
         self.max_items, self.max_bytes, self.max_runs = max_items, max_bytes, max_runs
         self._ids = itertools.count(1)
+        self._last = 0  # the latest id issued (and stored)
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, _History] = OrderedDict()
         self._threads: dict[str, list[str]] = {}  # thread id -> its kept runs, oldest first
@@ -166,7 +171,8 @@ class MemoryHistoryStore(HistoryStore):
             history = self._runs.get(run_id)
             if history is None or history.ended:
                 return
-            history.add(next(self._ids), event, data, self.max_items, self.max_bytes)
+            self._last = next(self._ids)
+            history.add(self._last, event, data, self.max_items, self.max_bytes)
             record = history.record
             record.items += 1
             record.updated_at = time.time()
@@ -182,7 +188,8 @@ class MemoryHistoryStore(HistoryStore):
             record = history.record
             if record.dropped:  # said last, and kept whatever the bounds
                 summary = {"run_id": run_id, "status": status, "dropped": record.dropped}
-                history.add(next(self._ids), METADATA, dumpb(summary), 1 << 62, 1 << 62)
+                self._last = next(self._ids)
+                history.add(self._last, METADATA, dumpb(summary), 1 << 62, 1 << 62)
                 record.items += 1
             history.ended = True
             record.status, record.error = status, error
@@ -251,17 +258,23 @@ class MemoryHistoryStore(HistoryStore):
                 )
         raise BadEventId(f"event id {cursor} was not issued by run {run_id}")
 
-    async def read(self, run_id: str, cursor: str, timeout: float) -> Batch:
+    def horizon(self) -> str:
+        return str(self._last)
+
+    async def read(
+        self, run_id: str, cursor: str, timeout: float, upto: str | None = None
+    ) -> Batch:
         history = self._history(run_id)
         after = self.key(cursor)[0]
+        limit = None if upto is None else self.key(upto)[0]
         with self._lock:
-            entries = history.after(after)
+            entries = history.after(after, limit)
             if entries or history.ended or timeout <= 0:
-                return self._batch(history, entries)
+                return self._batch(history, entries, after)
             future = self._wait(run_id)
         await self._until(run_id, future, timeout)
         with self._lock:
-            return self._batch(history, history.after(after))
+            return self._batch(history, history.after(after, limit), after)
 
     def version(self, thread_id: str) -> int:
         return self._versions.get(thread_id, 0)
@@ -296,10 +309,13 @@ class MemoryHistoryStore(HistoryStore):
                         del self._waiters[key]
 
     @staticmethod
-    def _batch(history: _History, entries: list[Entry]) -> Batch:
-        last = history.ids[-1] if len(history.ids) > history.start else None
-        complete = not entries or last is None or entries[-1].id == str(last)
-        return Batch(entries, history.ended and complete)
+    def _batch(history: _History, entries: list[Entry], cursor: int) -> Batch:
+        """The entries, and whether they reach the end of an ended run (lock held)."""
+        if not history.ended or history.head is None:
+            return Batch(entries, False)
+        last = int(history.last_id() or history.head.id)
+        reached = int(entries[-1].id) if entries else cursor
+        return Batch(entries, reached >= last)
 
     def _history(self, run_id: str) -> _History:
         history = self._runs.get(run_id)

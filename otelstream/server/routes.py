@@ -9,6 +9,7 @@ recorded run, for the viewer) and ``GET /runs/{rid}[/stream]`` (a run by its id 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ class ServerState:
     access: Access
     heartbeat: float
     send_timeout: float
+    pace: float = 0.0
+    """Least time between two writes to one client: items arriving meanwhile go out in one
+    write (fewer writes per item when items come fast, at most this much added latency)."""
 
 
 def _modes(request: Request, names: tuple[str, ...], allowed: set[str]) -> list[str]:
@@ -169,6 +173,8 @@ class Endpoints:
                 yield b"".join(out)
             if batch.ended:
                 return
+            if out and self.s.pace:  # the next write gathers what comes meanwhile
+                await asyncio.sleep(self.s.pace)
 
     def _respond(self, body: AsyncIterator[bytes], record: st.RunRecord | None) -> Response:
         headers = {}
@@ -213,6 +219,9 @@ class Endpoints:
         first = True
         while True:
             version = store.version(thread_id)
+            # items up to the horizon, all stored already: a pass emits them in id order, and
+            # the next pass only later ones (so a resume by the last id loses nothing)
+            upto = store.horizon()
             for record in reversed(store.runs(thread_id)):  # oldest first
                 if record.run_id not in seen:
                     seen.add(record.run_id)
@@ -225,7 +234,7 @@ class Endpoints:
             done: list[str] = []
             for run_id, cursor in list(active.items()):
                 try:
-                    batch = await store.read(run_id, cursor, 0)
+                    batch = await store.read(run_id, cursor, 0, upto)
                 except (st.HistoryEvicted, KeyError):  # gone meanwhile: nothing more to serve
                     del active[run_id]
                     continue
@@ -246,3 +255,5 @@ class Endpoints:
                 yield b"".join(out)
             if not entries and not done:
                 await store.wait_thread(thread_id, version, _POLL)
+            elif out and self.s.pace:
+                await asyncio.sleep(self.s.pace)

@@ -133,10 +133,17 @@ class HistoryStore(ABC):
         or ``HistoryEvicted``."""
 
     @abstractmethod
-    async def read(self, run_id: str, cursor: str, timeout: float) -> Batch:
-        """Items after ``cursor`` (at most a bounded batch), waiting up to ``timeout``
-        seconds (0: not at all) for some while the run goes on. Raises ``HistoryEvicted``
-        when items after ``cursor`` were evicted meanwhile (a reader too far behind)."""
+    def horizon(self) -> str:
+        """The id of the latest item stored: every item up to it can be read."""
+
+    @abstractmethod
+    async def read(
+        self, run_id: str, cursor: str, timeout: float, upto: str | None = None
+    ) -> Batch:
+        """Items after ``cursor`` and not after ``upto`` (at most a bounded batch), waiting
+        up to ``timeout`` seconds (0: not at all) for some while the run goes on; ``ended``
+        when they reach the end of an ended run. Raises ``HistoryEvicted`` when items after
+        ``cursor`` were evicted meanwhile (a reader too far behind)."""
 
     @abstractmethod
     def version(self, thread_id: str) -> int:
