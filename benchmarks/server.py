@@ -23,10 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -166,11 +169,11 @@ def main() -> None:
     )
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument(
-        "--client", nargs=3, metavar=("URL", "THREADS", "PER_RUN"), help=argparse.SUPPRESS
+        "--client", nargs=4, metavar=("URL", "THREADS", "PER_RUN", "OUT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.client:
-        url, threads, per_run = args.client
+        url, threads, per_run, out_path = args.client
         try:
             import uvloop
 
@@ -178,7 +181,8 @@ def main() -> None:
         except ImportError:
             pass
         result = asyncio.run(client_main(url, threads.split(","), int(per_run)))
-        print(json.dumps(result), flush=True)
+        with open(out_path, "w") as handle:
+            json.dump(result, handle)
         return
     if args.quick:
         args.runs, args.clients, args.tokens, args.repeat = 2, 10, 50, 1
@@ -200,6 +204,7 @@ def main() -> None:
 
     tracing, _ = phase("plain")
     srv = server.start(port=0, max_runs=args.runs * (2 * args.repeat + 1))
+    scratch = tempfile.mkdtemp(prefix="otelstream-bench-")
     try:
         recording, cpu_recording = phase("quiet")
         walls: list[float] = []
@@ -208,24 +213,26 @@ def main() -> None:
         cpu_clients = client_cpu = 0.0
         for i in range(args.repeat):
             threads = [f"loud{i}-{r}" for r in range(args.runs)]
+            out_path = os.path.join(scratch, f"client{i}.json")
+            command = [sys.executable, __file__, "--client", srv.url, ",".join(threads)]
             client = subprocess.Popen(
-                [sys.executable, __file__, "--client", srv.url, ",".join(threads), str(per_run)],
-                stdout=subprocess.PIPE,
-                text=True,
+                [*command, str(per_run), out_path], stdout=subprocess.PIPE, text=True
             )
             assert client.stdout is not None
             assert client.stdout.readline().strip() == "ready"
             cpu = time.process_time()
             walls += run_batch(graph, args.runs, f"loud{i}")
-            out = json.loads(client.stdout.readline())
+            assert client.wait(120) == 0, "the client process failed"
+            with open(out_path) as handle:
+                out = json.load(handle)
             cpu_clients += time.process_time() - cpu
-            client.wait(60)
             latencies += out["latencies_ms"]
             items += out["items"]
             client_cpu += out["cpu_s"]
         recorded = sum(r.items for r in srv.app.state.store.runs())
     finally:
         srv.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     delivery_us = max(0.0, cpu_clients - cpu_recording) / max(items, 1) * 1e6
