@@ -4,9 +4,9 @@ A hub watcher: asked at each root run's start (and, before it, whether its model
 stream), it follows the graph runs its filter keeps with a subscription of its own. That
 subscription is the in-process subscriber's (same format rules), with ``subgraphs`` on,
 LangGraph's ``values``/``updates``/``messages`` chunks taken from the run's loops and
-``custom`` from its recorded ``StreamWriter`` writes; instead of
-buffering, each item is serialized (``wire.py``) and appended to the store on the graph's
-thread, so a client that joins late, or after the end, gets the whole run.
+``custom`` from its recorded ``StreamWriter`` writes. Instead of buffering, each item is
+serialized (``wire.py``) and appended to the store on the graph's thread, so a client that
+joins late, or after the end, gets the whole run.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ class RunRecorder:
         self._policy = policy
         self._record = record
         self._lock = threading.Lock()
-        self._active: dict[UUID, _Recording] = {}
+        self._active: dict[UUID, _Recording] = {}  # until their runs end (the hub's
+        # set of subscriptions waiting for a run is weak)
         hub.add_watcher(self)
 
     def close(self) -> None:
