@@ -153,7 +153,8 @@ class MemoryHistoryStore(HistoryStore):
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, _History] = OrderedDict()
         self._threads: dict[str, list[str]] = {}  # thread id -> its kept runs, oldest first
-        self._versions: dict[str, int] = {}  # thread id -> changes so far
+        self._versions: dict[str, int] = {}  # thread id -> tick of its last change
+        self._ticks = itertools.count(1)
         self._finished: deque[str] = deque()
         self._evicted: OrderedDict[str, None] = OrderedDict()
         self._waiters: dict[str, list[_Waiter]] = {}  # run or thread id -> waiting readers
@@ -202,7 +203,7 @@ class MemoryHistoryStore(HistoryStore):
 
     def _changed(self, thread_id: str, waiters: list[_Waiter]) -> list[_Waiter]:
         """Bump a thread's version (lock held); its waiters join ``waiters``."""
-        self._versions[thread_id] = self._versions.get(thread_id, 0) + 1
+        self._versions[thread_id] = next(self._ticks)  # never repeats: no lost wake-up
         return waiters + self._waiters.pop(_thread_key(thread_id), [])
 
     def _evict(self, run_id: str) -> None:
@@ -211,8 +212,9 @@ class MemoryHistoryStore(HistoryStore):
             runs = self._threads.get(history.record.thread_id, [])
             if run_id in runs:
                 runs.remove(run_id)
-            if not runs:
+            if not runs:  # nothing of the thread is kept any more
                 self._threads.pop(history.record.thread_id, None)
+                self._versions.pop(history.record.thread_id, None)
         self._evicted[run_id] = None
         if len(self._evicted) > _TOMBSTONES:
             self._evicted.popitem(last=False)

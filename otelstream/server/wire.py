@@ -142,14 +142,23 @@ class WirePolicy:
         return name, dumpb(self.payload(_PAYLOAD_KEYS.get(mode, "output"), chunk))
 
     def error(self, error: BaseException) -> bytes:
-        """The ``error`` event's data: ``{"error": class name, "message": ...}``."""
-        message = self.payload("error", serialization.safe_text(error))
+        """The ``error`` event's data: ``{"error": class name, "message": ...}``; the hook
+        sees the message's text, as for exported exception events."""
+        message: str = serialization.safe_text(error)
+        if not self._capture:
+            message = REDACTED
+        elif self._redact is not None:
+            try:
+                message = str(self._redact("error", message))
+            except Exception as exc:
+                report_failure("redaction hook", exc)
+                message = REDACTED
         return dumpb({"error": type(error).__name__, "message": message})
 
     def _event(self, event: dict[str, Any]) -> dict[str, Any]:
         data = event.get("data")
         if isinstance(data, dict):
-            data = {k: self.payload("chunk" if k == "chunk" else k, v) for k, v in data.items()}
+            data = {k: self.payload(k, v) for k, v in data.items()}
         return {**event, "data": data}
 
     def _debug(self, chunk: Any) -> Any:
