@@ -147,7 +147,8 @@ class HistoryStore(ABC):
 
     @abstractmethod
     def version(self, thread_id: str) -> int:
-        """A counter of a thread's changes: a run started, ended or got an item."""
+        """A value that changes (never back to an earlier one) whenever a run of the thread
+        starts, ends or gets an item."""
 
     @abstractmethod
     async def wait_thread(self, thread_id: str, version: int, timeout: float) -> int:
