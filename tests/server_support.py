@@ -112,6 +112,8 @@ def sse_events(
     with connect_sse(_client(), "GET", url, headers=dict(headers or {}), params=params) as source:
         source.response.raise_for_status()
         for sse in source.iter_sse():
+            if not sse.data:  # a heartbeat comment: httpx-sse yields an empty "message"
+                continue  # for one once an id was seen (it keeps the last id)
             out.append((sse.id or None, sse.event, orjson.loads(sse.data)))
             if limit is not None and len(out) >= limit:
                 break
