@@ -22,6 +22,7 @@ ERROR = "error"
 CUSTOM = "custom"
 CUSTOM_WRITE = "custom_write"
 DEBUG = "debug"  # a LangGraph ``debug`` stream chunk of a subscribed run (not a v2 event)
+GRAPH_CHUNK = "graph_chunk"  # a recorded run's ``values``/``updates``/``messages`` chunk
 
 
 # Runs whose end event repeats their start's input; a chain's may be known only at its end.

@@ -141,6 +141,13 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
         data = {"namespace": namespace, "chunk": chunk}
         self._emit(LifecycleEvent(lifecycle.DEBUG, sc.EVENT_DEBUG, run, data, time.time_ns()))
 
+    def emit_graph_chunk(
+        self, run: RunInfo, namespace: tuple[str, ...], mode: str, chunk: Any
+    ) -> None:
+        """A chunk of another LangGraph stream mode of a followed run's loop (its name)."""
+        data = {"namespace": namespace, "chunk": chunk}
+        self._emit(LifecycleEvent(lifecycle.GRAPH_CHUNK, mode, run, data, time.time_ns()))
+
     def record_custom_write(self, run_id: UUID, chunk: Any) -> None:
         """A LangGraph ``StreamWriter`` write made inside the run ``run_id``."""
         run = self._runs.get(run_id)

@@ -39,11 +39,15 @@ class LoopDemand:
     """The root graph's default-mode chunks, its ``on_chain_stream`` events."""
     set_waker: Callable[[Waker], None] | None
     """Hand the loop's wake-up to consumers that read the caller's stream, if any."""
+    modes: frozenset[str] = frozenset()
+    """Other LangGraph modes (``values``, ``updates``, ``messages``) whose chunks the
+    consumers take as LangGraph streams them (a run recorder)."""
 
 
 class StreamDemand(Protocol):
-    def wants_tokens(self, thread_id: Any, run_id: UUID | None) -> bool:
-        """Whether an ``events`` consumer waits for this root run (its models must stream)."""
+    def wants_tokens(self, thread_id: Any, run_id: UUID | None, graph: str | None = None) -> bool:
+        """Whether an ``events`` consumer waits for this root run (its models must stream);
+        ``graph`` is the graph's name for a graph run, None for any other runnable."""
         ...
 
     def loop_demand(self, run: RunInfo) -> LoopDemand | None:

@@ -87,7 +87,8 @@ class PregelStreamHook:
         )
         configurable = config.get("configurable") or {}
         root = "__pregel_task_id" not in configurable  # not a subgraph
-        if root and self._demand.wants_tokens(configurable.get("thread_id"), run_id):
+        name = config.get("run_name") or graph.get_name()
+        if root and self._demand.wants_tokens(configurable.get("thread_id"), run_id, name):
             config["callbacks"] = with_handler(config.get("callbacks"), self._tap)
         if positional:
             return (args[0], config, *args[2:]), kwargs

@@ -5,6 +5,9 @@ event with its real payload objects, whether or not the trace is sampled. Subscr
 for a root run by thread or run id; the hub binds them when that run starts, routes its
 events and ``debug`` chunks to them, and ends them when it ends. It also answers the capture
 hooks' ``StreamDemand``: which runs need tokens, debug chunks or wake-ups.
+
+Watchers (a run recorder) follow runs without knowing their ids beforehand: each is asked at
+every root run's start whether it follows that run, and subscribes to it then.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from otelstream import lifecycle
@@ -24,6 +27,19 @@ from otelstream.streams.formats import DEBUG, EVENTS
 from otelstream.streams.subscription import Subscription, each
 
 
+class Watcher(Protocol):
+    """Follows root runs it chooses as they start (the remote-stream server's recorder)."""
+
+    def wants_tokens(self, thread_id: str | None, run_id: UUID | None, graph: str | None) -> bool:
+        """Whether it will follow this root run with ``events`` (asked before it starts);
+        ``graph``: the graph's name, None for a run that is not a graph run."""
+        ...
+
+    def watch(self, root: RunInfo) -> None:
+        """A root run starts: subscribe to it by ``run_id`` now to follow it from its start."""
+        ...
+
+
 class SubscriberHub:
     """Routes lifecycle events and debug chunks of followed root runs to their subscriptions."""
 
@@ -32,6 +48,15 @@ class SubscriberHub:
         self._lock = threading.Lock()
         self._waiting: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._followers: dict[RunInfo, list[Subscription]] = {}
+        self._watchers: tuple[Watcher, ...] = ()
+
+    def add_watcher(self, watcher: Watcher) -> None:
+        with self._lock:
+            self._watchers = (*self._watchers, watcher)
+
+    def remove_watcher(self, watcher: Watcher) -> None:
+        with self._lock:
+            self._watchers = tuple(w for w in self._watchers if w is not watcher)
 
     def register(self, subscription: Subscription) -> None:
         with self._lock:
@@ -63,16 +88,26 @@ class SubscriberHub:
             ]
 
     # -- StreamDemand (asked by the capture hooks) ---------------------------------------------
-    def wants_tokens(self, thread_id: Any, run_id: UUID | None) -> bool:
-        return any(EVENTS in s.modes for s in self.matching(thread_id, run_id))
+    def wants_tokens(self, thread_id: Any, run_id: UUID | None, graph: str | None = None) -> bool:
+        if any(EVENTS in s.modes for s in self.matching(thread_id, run_id)):
+            return True
+        thread = None if thread_id is None else str(thread_id)
+        for watcher in self._watchers:
+            try:
+                if watcher.wants_tokens(thread, run_id, graph):
+                    return True
+            except Exception as exc:
+                report_failure("stream watcher", exc)
+        return False
 
     def loop_demand(self, run: RunInfo) -> LoopDemand | None:
         followers = self._followers.get(run.root)
         if not followers:
             return None
-        root_chunks = run.is_root and any(
-            EVENTS in s.modes and s.root_chunks_from_loop for s in followers
-        )
+        # From the loop unless the caller taps the root's output (then the tap reports them,
+        # once, for every follower).
+        events = [s for s in followers if EVENTS in s.modes]
+        root_chunks = run.is_root and bool(events) and all(s.root_chunks_from_loop for s in events)
         wakers = [s for s in followers if s.wake_root_loop] if run.is_root else []
 
         def set_waker(waker: Waker) -> None:
@@ -83,6 +118,7 @@ class SubscriberHub:
             debug=any(DEBUG in s.modes for s in followers),
             root_chunks=root_chunks,
             set_waker=set_waker if wakers else None,
+            modes=frozenset().union(*(s.graph_modes for s in followers)),
         )
 
     # -- the live channel ------------------------------------------------------------------
@@ -90,8 +126,11 @@ class SubscriberHub:
         """Deliver one lifecycle event to its root's subscriptions."""
         run = ev.run
         root = run.root
-        if ev.phase == lifecycle.START and run is root and self._waiting:
-            self._bind(root)
+        if ev.phase == lifecycle.START and run is root:
+            if self._watchers:
+                self._watch(root)
+            if self._waiting:
+                self._bind(root)
         subscribers = self._followers.get(root)
         if not subscribers:
             return
@@ -110,12 +149,25 @@ class SubscriberHub:
             if ev.phase == lifecycle.DEBUG:
                 data = ev.data
                 each(subscribers, lambda s: s.on_debug(data["namespace"], data["chunk"]))
+            elif ev.phase == lifecycle.GRAPH_CHUNK:
+                data, mode = ev.data, ev.event
+                each(
+                    subscribers,
+                    lambda s: s.on_graph_chunk(data["namespace"], mode, data["chunk"]),
+                )
             else:
                 each(subscribers, lambda s: s.on_event(ev))
         finally:  # whatever failed above, the followers of a finished run are told it ended
             if run is root and ev.phase in (lifecycle.END, lifecycle.ERROR):
                 self._followers.pop(root, None)
                 each(subscribers, lambda s: s.finish(ev.error))
+
+    def _watch(self, root: RunInfo) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher.watch(root)
+            except Exception as exc:
+                report_failure("stream watcher", exc)
 
     def _bind(self, root: RunInfo) -> None:
         found = self.matching(root.metadata.get("thread_id"), root.run_id)

@@ -42,6 +42,9 @@ class Subscription:
     detaches when the block ends, whatever happened to the run.
     """
 
+    graph_modes: frozenset[str] = frozenset()
+    """LangGraph modes besides ``debug`` taken as the run's loop streams them (a recorder)."""
+
     def __init__(
         self,
         hub: SubscriberHub,
@@ -158,6 +161,11 @@ class Subscription:
             item = formats.debug_item(namespace, chunk, self.subgraphs)
             if not formats.hides_failed_task(item, self.subgraphs, self.concurrent):
                 self.deliver((DEBUG, item))
+
+    def on_graph_chunk(self, namespace: tuple[str, ...], mode: str, chunk: Any) -> None:
+        """A chunk of one of ``graph_modes``, as ``(mode, (namespace, chunk))``."""
+        if mode in self.graph_modes:
+            self.deliver((mode, (namespace, chunk)))
 
     def finish(self, error: BaseException | None = None) -> None:
         """The followed run is over (a second call changes nothing)."""

@@ -1,0 +1,146 @@
+"""Helpers for the remote-stream tests: a real uvicorn server on loopback, runs with known
+ids, the Platform's JSON form of in-process items, and raw SSE reads through httpx-sse."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from graphs import Case
+from httpx_sse import connect_sse
+
+from otelstream import server
+
+
+def platform_json(obj: Any) -> Any:
+    """``obj`` as LangGraph Platform's server puts it on the wire (``langgraph_api.serde``:
+    orjson, pydantic models through ``model_dump()``), read back; where the Platform writes
+    ``null`` for an object it does not know (a ``Send``), otelstream writes its ``repr``."""
+
+    def default(o: Any) -> Any:
+        if hasattr(o, "model_dump") and callable(o.model_dump):
+            return o.model_dump()
+        if isinstance(o, BaseException):
+            return {"error": type(o).__name__, "message": str(o)}
+        if isinstance(o, (set, frozenset)):
+            return list(o)
+        if isinstance(o, uuid.UUID):
+            return str(o)
+        if isinstance(o, bytes):
+            return base64.b64encode(o).decode()
+        return repr(o)
+
+    return orjson.loads(orjson.dumps(obj, default=default, option=orjson.OPT_NON_STR_KEYS))
+
+
+@pytest.fixture
+def served(exporter: Any) -> Iterator[server.RunningServer]:
+    """otelstream instrumented (in-memory spans) and serving on a free loopback port."""
+    running = server.start(port=0)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def run_config(case: Case, thread_id: str, run_id: uuid.UUID) -> dict[str, Any]:
+    config = case.config(thread_id)
+    config["configurable"] = {**config.get("configurable", {}), "thread_id": thread_id}
+    config["run_id"] = run_id
+    return config
+
+
+class Background:
+    """A graph run (any callable) in a thread, keeping its result or exception."""
+
+    def __init__(self, target: Any) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done_at: float | None = None
+        self._target = target
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            result = self._target()
+            if asyncio.iscoroutine(result):
+                result = asyncio.run(result)
+            self.result = result
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.done_at = time.monotonic()
+
+    def join(self, timeout: float = 30) -> None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the run did not finish"
+
+
+def split_name(event: str) -> tuple[str, tuple[str, ...]]:
+    """``mode|ns1|ns2`` -> ``(mode, (ns1, ns2))``."""
+    mode, *namespace = event.split("|")
+    return mode, tuple(namespace)
+
+
+@functools.cache
+def _client() -> httpx.Client:
+    """One client for the session (creating one costs tens of milliseconds)."""
+    return httpx.Client(timeout=30)
+
+
+def sse_events(
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    params: Any = None,
+    limit: int | None = None,
+    until_runs_done: int | None = None,
+) -> list[tuple[str | None, str, Any]]:
+    """``(id, event, data)`` of an SSE response read with httpx-sse (at most ``limit``; a
+    thread's stream until that many ``run_done`` markers)."""
+    out: list[tuple[str | None, str, Any]] = []
+    with connect_sse(_client(), "GET", url, headers=dict(headers or {}), params=params) as source:
+        source.response.raise_for_status()
+        for sse in source.iter_sse():
+            if not sse.data:  # a heartbeat comment: httpx-sse yields an empty "message"
+                continue  # for one once an id was seen (it keeps the last id)
+            out.append((sse.id or None, sse.event, orjson.loads(sse.data)))
+            if limit is not None and len(out) >= limit:
+                break
+            if until_runs_done is not None and out[-1][2].get("status") == "run_done":
+                until_runs_done -= 1
+                if until_runs_done == 0:
+                    break
+    return out
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def as_recorded(want: Any, got: Any) -> Any:
+    """``want`` (the in-process items, serialized after the run) with the message ids that
+    LangGraph assigned after the event put back to ``None``: ``add_messages`` gives an id to
+    a message returned without one, mutating the object the event carried, while the
+    recorder serialized it when the event happened."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        out = {k: as_recorded(v, got.get(k)) for k, v in want.items()}
+        if "type" in want and got.get("id") is None and isinstance(want.get("id"), str):
+            out["id"] = None
+        return out
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        return [as_recorded(w, g) for w, g in zip(want, got, strict=True)]
+    return want
