@@ -43,13 +43,45 @@ def platform_json(obj: Any) -> Any:
 
 
 @pytest.fixture
-def served(exporter: Any) -> Iterator[server.RunningServer]:
-    """otelstream instrumented (in-memory spans) and serving on a free loopback port."""
-    running = server.start(port=0)
+def served(request: pytest.FixtureRequest, exporter: Any) -> Iterator[server.RunningServer]:
+    """otelstream instrumented (in-memory spans) and serving on a free loopback port, its
+    runs in memory, or (``@pytest.mark.parametrize("served", ["redis"], indirect=True)``) in
+    the session's Redis, under a prefix of its own."""
+    store = None
+    if getattr(request, "param", "memory") == "redis":
+        redis = request.getfixturevalue("redis_server")
+        store = f"{redis.url}?prefix=t{uuid.uuid4().hex[:12]}"
+    running = server.start(port=0, store=store)
     try:
         yield running
     finally:
         running.stop()
+
+
+BOTH_STORES = pytest.mark.parametrize("served", ["memory", "redis"], indirect=True)
+"""Runs a test with the in-memory store and with Redis."""
+
+
+def settle(served: server.RunningServer) -> None:
+    """Until the runs this process recorded are readable by any server (a shared store
+    publishes from a background thread)."""
+    assert served.app.state.store.flush(10), "the store did not take the runs in time"
+
+
+def follower_waits(served: server.RunningServer) -> bool:
+    """Whether some reader waits for news: on the in-memory store, or blocked in Redis."""
+    store = served.app.state.store
+    if isinstance(store, server.MemoryHistoryStore):
+        return store.waiting() > 0
+    import redis
+
+    clients = redis.Redis.from_url(store.target.url).client_list()
+    return any(c["cmd"] == "xread" and "b" in c["flags"] for c in clients)
+
+
+def event_key(event_id: str) -> tuple[int, ...]:
+    """An event id's order: ``"17"`` (in memory) or ``"1700000000000-3"`` (Redis)."""
+    return tuple(int(part) for part in event_id.split("-"))
 
 
 def run_config(case: Case, thread_id: str, run_id: uuid.UUID) -> dict[str, Any]:
@@ -122,6 +154,12 @@ def sse_events(
                 if until_runs_done == 0:
                     break
     return out
+
+
+def recorded(base: str, run_id: Any) -> dict[str, Any] | None:
+    """The run's record as the server answers it (``GET /runs/{id}``), or None (404)."""
+    response = _client().get(f"{base}/runs/{run_id}")
+    return None if response.status_code == 404 else response.raise_for_status().json()
 
 
 def wait_for(predicate: Any, timeout: float = 10.0) -> None:

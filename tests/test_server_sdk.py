@@ -20,11 +20,14 @@ import pytest
 from graphs import CASES, CORPUS, Case, long_loop
 from langgraph_sdk import get_client
 from server_support import (
+    BOTH_STORES,
     Background,
     as_recorded,
+    event_key,
     platform_json,
     run_config,
     served,
+    settle,
     split_name,
 )
 
@@ -67,6 +70,7 @@ def drive(case: Case, thread_id: str) -> tuple[str, list[Any], list[Any], BaseEx
     return str(run_id), native, items, runner.error
 
 
+@BOTH_STORES
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
 def test_sdk_join_stream_equals_in_process_streams(
@@ -74,6 +78,7 @@ def test_sdk_join_stream_equals_in_process_streams(
 ) -> None:
     thread_id = f"sdk-{case.name}"
     run_id, native, items, error = drive(case, thread_id)
+    settle(served)
     if case.raises is None:
         assert error is None, error
     else:
@@ -83,7 +88,7 @@ def test_sdk_join_stream_equals_in_process_streams(
     assert parts[0].event == "metadata"
     assert parts[0].data == {"run_id": run_id, "attempt": 1}
     if hasattr(parts[0], "id"):  # langgraph-sdk >= 0.3 gives the event ids
-        ids = [int(p.id) for p in parts]
+        ids = [event_key(p.id) for p in parts]
         assert ids == sorted(set(ids)), "event ids must be unique and increasing"
 
     got_events = [p.data for p in parts if p.event == "events"]
@@ -144,6 +149,7 @@ def test_messages_tuple_equals_langgraph_messages_mode(
         assert any(p.event == "messages" for p in parts)
 
 
+@BOTH_STORES
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "stream_mode",
@@ -158,6 +164,7 @@ def test_failed_run_ends_with_error_for_every_mode_filter(
     runner = Background(lambda: case.build().invoke(case.input, run_config(case, "fail", run_id)))
     runner.join()
     assert type(runner.error) is case.raises
+    settle(served)
     parts = asyncio.run(join(served.url, "fail", str(run_id), stream_mode=stream_mode))
     assert parts[0].event == "metadata"
     assert parts[-1].event == "error"
@@ -194,6 +201,7 @@ def test_stream_mode_once_repeated_or_json_list(served: server.RunningServer) ->
     assert counts["events"] and counts["debug"] and counts["values"] and counts["updates"]
 
 
+@BOTH_STORES
 @pytest.mark.timeout(60)
 def test_runs_list_and_get_through_the_sdk(served: server.RunningServer) -> None:
     case = CASES["interrupt"]
@@ -202,6 +210,7 @@ def test_runs_list_and_get_through_the_sdk(served: server.RunningServer) -> None
         run_id = uuid.uuid4()
         ids.append(str(run_id))
         case.build().invoke(case.input, run_config(case, "listed", run_id))
+    settle(served)
     client = get_client(url=served.url, api_key=None)
 
     async def read() -> tuple[list[Any], list[Any], list[Any], Any]:
@@ -261,6 +270,7 @@ def test_runs_started_any_way_are_recorded(served: server.RunningServer) -> None
     assert tokens, "a recorded run's models stream"
 
 
+@BOTH_STORES
 @pytest.mark.timeout(60)
 def test_threads_join_stream_follows_every_run_on_the_thread(
     served: server.RunningServer,
