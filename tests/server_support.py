@@ -18,6 +18,7 @@ import pytest
 from graphs import Case
 from httpx_sse import connect_sse
 
+import otelstream
 from otelstream import server
 
 
@@ -116,6 +117,85 @@ class Background:
     def join(self, timeout: float = 30) -> None:
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "the run did not finish"
+
+
+def drive(
+    case: Case, thread_id: str, run_id: uuid.UUID | None = None
+) -> tuple[str, list[Any], list[Any], BaseException | None]:
+    """Run ``case`` through LangGraph's own stream (values, updates, custom, subgraphs) while
+    ``subscribe`` follows it; its run id, the native items, the subscriber's, the error."""
+    run_id = run_id or uuid.uuid4()
+    graph, config = case.build(), run_config(case, thread_id, run_id)
+    native: list[Any] = []
+
+    async def astream() -> None:
+        async for item in graph.astream(case.input, config, stream_mode=MODES, subgraphs=True):
+            native.append(item)
+
+    def stream() -> None:
+        native.extend(graph.stream(case.input, config, stream_mode=MODES, subgraphs=True))
+
+    with otelstream.subscribe(run_id=run_id, modes=("events", "debug"), subgraphs=True) as sub:
+        runner = Background(astream if case.is_async else stream)
+        items = list(sub)
+        runner.join()
+    assert sub.dropped == 0
+    return str(run_id), native, items, runner.error
+
+
+async def adrive(
+    case: Case, thread_id: str, run_id: uuid.UUID
+) -> tuple[list[Any], list[Any], BaseException | None]:
+    """``drive`` as a task of the caller's event loop: the native items, the subscriber's,
+    the error."""
+    graph, config = case.build(), run_config(case, thread_id, run_id)
+    native: list[Any] = []
+    items: list[Any] = []
+    error = None
+    with otelstream.subscribe(run_id=run_id, modes=("events", "debug"), subgraphs=True) as sub:
+
+        async def follow() -> None:
+            async for item in sub:
+                items.append(item)
+
+        follower = asyncio.create_task(follow())
+        try:
+            async for item in graph.astream(case.input, config, stream_mode=MODES, subgraphs=True):
+                native.append(item)
+        except Exception as exc:
+            error = exc
+        await follower
+    assert sub.dropped == 0
+    return native, items, error
+
+
+MODES = ["values", "updates", "custom"]
+"""LangGraph's own modes ``drive`` streams (``events``/``debug`` come from ``subscribe``)."""
+
+
+def assert_same_run(
+    parts: list[tuple[str, Any, str | None]], run_id: str, native: Any, items: list[Any]
+) -> None:
+    """A run's served stream (``(event, data, id)``, ids where the client gives them) is
+    the Platform's JSON form of its in-process streams, item for item: ``native`` (LangGraph's
+    own items, as ``platform_json``) and ``items`` (the subscriber's ``[mode, platform_json]``)."""
+    assert parts[0][:2] == ("metadata", {"run_id": run_id, "attempt": 1})
+    if parts[0][2] is not None:  # langgraph-sdk >= 0.3 gives the event ids
+        ids = [event_key(i) for _, _, i in parts]
+        assert ids == sorted(set(ids)), "event ids must be unique and increasing"
+    got_events = [data for event, data, _ in parts if event == "events"]
+    want_events = [chunk for mode, chunk in items if mode == "events"]
+    assert got_events == as_recorded(want_events, got_events)
+    got_debug = [[list(split_name(e)[1]), data] for e, data, _ in parts if e.startswith("debug")]
+    want_debug = [chunk for mode, chunk in items if mode == "debug"]
+    assert got_debug == as_recorded(want_debug, got_debug)
+    got_native = [
+        [list(split_name(e)[1]), split_name(e)[0], data]
+        for e, data, _ in parts
+        if split_name(e)[0] in MODES
+    ]
+    assert got_native == as_recorded(native, got_native)
+    assert got_events and got_debug and got_native
 
 
 def split_name(event: str) -> tuple[str, tuple[str, ...]]:

@@ -23,7 +23,8 @@ from server_support import (
     BOTH_STORES,
     Background,
     as_recorded,
-    event_key,
+    assert_same_run,
+    drive,
     platform_json,
     run_config,
     served,
@@ -47,29 +48,6 @@ async def join(url: str, thread_id: str, run_id: str, **kwargs: Any) -> list[Any
     return [part async for part in client.runs.join_stream(thread_id, run_id, **kwargs)]
 
 
-def drive(case: Case, thread_id: str) -> tuple[str, list[Any], list[Any], BaseException | None]:
-    """Run ``case`` through LangGraph's own stream (values, updates, custom, subgraphs) while
-    ``subscribe`` follows it; its run id, the native items, the subscriber's, the error."""
-    run_id = uuid.uuid4()
-    graph, config = case.build(), run_config(case, thread_id, run_id)
-    modes = ["values", "updates", "custom"]
-    native: list[Any] = []
-
-    async def astream() -> None:
-        async for item in graph.astream(case.input, config, stream_mode=modes, subgraphs=True):
-            native.append(item)
-
-    def stream() -> None:
-        native.extend(graph.stream(case.input, config, stream_mode=modes, subgraphs=True))
-
-    with otelstream.subscribe(run_id=run_id, modes=("events", "debug"), subgraphs=True) as sub:
-        runner = Background(astream if case.is_async else stream)
-        items = list(sub)
-        runner.join()
-    assert sub.dropped == 0
-    return str(run_id), native, items, runner.error
-
-
 @BOTH_STORES
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
@@ -85,29 +63,12 @@ def test_sdk_join_stream_equals_in_process_streams(
         assert type(error) is case.raises
 
     parts = asyncio.run(join(served.url, thread_id, run_id))
-    assert parts[0].event == "metadata"
-    assert parts[0].data == {"run_id": run_id, "attempt": 1}
-    if hasattr(parts[0], "id"):  # langgraph-sdk >= 0.3 gives the event ids
-        ids = [event_key(p.id) for p in parts]
-        assert ids == sorted(set(ids)), "event ids must be unique and increasing"
-
-    got_events = [p.data for p in parts if p.event == "events"]
-    want_events = [platform_json(chunk) for mode, chunk in items if mode == "events"]
-    assert got_events == as_recorded(want_events, got_events)
-    got_debug = [
-        [list(split_name(p.event)[1]), p.data] for p in parts if p.event.startswith("debug")
-    ]
-    want_debug = [platform_json(chunk) for mode, chunk in items if mode == "debug"]
-    assert got_debug == as_recorded(want_debug, got_debug)
-    got_native = [
-        [list(split_name(p.event)[1]), split_name(p.event)[0], p.data]
-        for p in parts
-        if split_name(p.event)[0] in ("values", "updates", "custom")
-    ]
-    want_native = platform_json(native)
-    assert got_native == as_recorded(want_native, got_native)
-    assert got_events and got_debug and got_native
-
+    assert_same_run(
+        list(map(part, parts)),
+        run_id,
+        platform_json(native),
+        [[mode, platform_json(chunk)] for mode, chunk in items],
+    )
     run = asyncio.run(get_client(url=served.url, api_key=None).runs.get(thread_id, run_id))
     if case.raises is not None:
         assert parts[-1].event == "error"

@@ -112,12 +112,27 @@ def parse(url: str, **overrides: Any) -> RedisTarget:
         else:
             rest.append((name, value))
     values.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = sorted(set(values) - set(OPTIONS))
+    unknown = sorted((set(values) - set(OPTIONS)) | ({n for n, _ in rest} - _redis_options()))
     if unknown:
-        raise ValueError(f"unknown Redis store option(s) {unknown}; known: {sorted(OPTIONS)}")
+        raise ValueError(
+            f"unknown Redis store option(s) {unknown} in {shown}: otelstream's are "
+            f"{sorted(OPTIONS)}, the others redis-py connection options"
+        )
     options = RedisOptions(**values)
     plain = urlunsplit(parts._replace(scheme=scheme, query=urlencode(rest)))
     return RedisTarget(plain, cluster, options, shown)
+
+
+def _redis_options() -> set[str]:
+    """The query parameters redis-py's URLs take (its connections' keyword arguments)."""
+    import inspect
+
+    import redis.connection as rc
+
+    names = set(rc.URL_QUERY_ARGUMENT_PARSERS)
+    for kind in (rc.AbstractConnection, rc.SSLConnection, rc.UnixDomainSocketConnection):
+        names.update(inspect.signature(kind.__init__).parameters)
+    return names - {"self", "args", "kwargs"}
 
 
 def _typed(name: str, value: str) -> Any:
@@ -139,7 +154,11 @@ def sync_client(target: RedisTarget) -> Any:
     from redis.cluster import RedisCluster
 
     timeout = target.options.timeout
-    kwargs: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    kwargs: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "protocol": 2,  # the reply shapes redis-py gives with every version
+    }
     if target.cluster:
         return RedisCluster.from_url(target.url, **kwargs)
     return redis.Redis.from_url(target.url, **kwargs)
@@ -155,6 +174,7 @@ def async_client(target: RedisTarget, longest_block: float) -> Any:
     kwargs: dict[str, Any] = {
         "socket_timeout": longest_block + timeout,
         "socket_connect_timeout": timeout,
+        "protocol": 2,
     }
     if target.cluster:
         return RedisCluster.from_url(target.url, **kwargs)
