@@ -110,10 +110,16 @@ def _walk(obj: Any, depth: int, seen: set[int]) -> Any:
         seen.discard(oid)
 
 
+# One encoder for every call: ``json.dumps`` with options builds a new one each time, which
+# costs more than encoding the small dicts most spans carry. (orjson would be faster still,
+# but it overflows the C stack on deeply nested tuples, which a user's state may hold.)
+_ENCODER = json.JSONEncoder(default=_to_jsonable, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(obj: Any) -> str:
     """Serialize anything to JSON text that encodes as UTF-8; never raises."""
     try:
-        text = json.dumps(obj, default=_to_jsonable, ensure_ascii=False, separators=(",", ":"))
+        text = _ENCODER.encode(obj)
     except Exception:  # cycles, odd keys, a broken __iter__ or model_dump ...
         try:
             text = json.dumps(_walk(obj, 0, set()), ensure_ascii=False, separators=(",", ":"))
