@@ -14,6 +14,7 @@ import itertools
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
 from otelstream import lifecycle
@@ -35,9 +36,9 @@ class _SpanState(Marks):
     """What the span manager keeps per open run."""
 
     __slots__ = (
+        "_context",
         "chunk_event",
         "chunks",
-        "context",
         "dropped",
         "first_chunk_ns",
         "interrupted",
@@ -52,7 +53,7 @@ class _SpanState(Marks):
     def __init__(self, span: Span, start_ns: int) -> None:
         super().__init__()
         self.span = span
-        self.context = trace.set_span_in_context(span)
+        self._context: Context | None = None
         self.start_ns = start_ns
         self.chunks: list[tuple[int, int, Any]] = []  # (time, seq, chunk)
         self.chunk_event = ""
@@ -63,6 +64,14 @@ class _SpanState(Marks):
         self.metric_kind: str | None = None  # "model", "graph" or "node": which metric to record
         self.metric_attrs: dict[str, Any] = {}
         self.usage: tuple[int | None, int | None] | None = None
+
+    @property
+    def context(self) -> Context:
+        """The span as a parent context, made when a first child starts (most spans have
+        none)."""
+        if self._context is None:
+            self._context = trace.set_span_in_context(self.span)
+        return self._context
 
 
 class SpanManager:
@@ -102,10 +111,11 @@ class SpanManager:
     def _start(self, ev: LifecycleEvent) -> None:
         run = ev.run
         cuts = Marks()  # what is cut before the span state exists
-        start = span_start(run, next(self._seq), self._content, cuts, self._resume.take)
+        parent = self._open.get(run.parent) if run.parent is not None else None
+        seq = next(self._seq)
+        start = span_start(run, seq, self._content, cuts, self._resume.take, parent is not None)
         if self._oi is not None:
             self._oi.start_attributes(run, start.attributes)
-        parent = self._open.get(run.parent) if run.parent is not None else None
         span = self._tracer.start_span(
             start.name,
             context=parent.context if parent is not None else None,

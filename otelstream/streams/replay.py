@@ -33,6 +33,7 @@ from otelstream.export.recorded import (
     run_spans,
 )
 from otelstream.spans import tokens
+from otelstream.spans.attributes import implied_name
 from otelstream.streams import formats
 from otelstream.streams.formats import DEBUG, EVENTS
 
@@ -135,12 +136,20 @@ def _metadata(a: dict[str, Any]) -> Any:
     return _load(a.get(sc.LC_RUN_METADATA, a.get(OI_METADATA, "{}")))
 
 
+def _name(span: RecordedSpan, metadata: Any) -> str:
+    """The run's name: recorded, or the one its span's name implies."""
+    a = span.attributes
+    if sc.LC_RUN_NAME in a:
+        return str(a[sc.LC_RUN_NAME])
+    return implied_name(span.name, lifecycle.is_node_run(metadata, a.get(sc.LC_RUN_TAGS, [])))
+
+
 def _is_task(span: RecordedSpan) -> bool:
     """A node or functional task run (the runs whose output LangGraph may stream)."""
     a = span.attributes
     metadata = _metadata(a)
     return lifecycle.is_node_run(metadata, a.get(sc.LC_RUN_TAGS, [])) or (
-        formats.is_functional_task(a.get(sc.LC_RUN_NAME, span.name), metadata)
+        formats.is_functional_task(_name(span, metadata), metadata)
     )
 
 
@@ -207,20 +216,31 @@ def _chunks(ea: dict[str, Any], count: int) -> list[Any]:
 
 def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]:
     root = spans[0]
+    by_span = {span.span_id: span for span in spans}
     # A run whose nodes streamed (it ran asynchronously) recorded their chunks.
     nodes_stream = any(
         any(e.name == formats.NODE_CHUNK_EVENT for e in span.events) and _is_task(span)
         for span in spans
     )
+    # Parent ids are recorded where a span's parent is not its parent run's span; else they
+    # are the parent's and its run id (spans come parents first).
+    parent_ids: dict[str, list[str]] = {}
     for span in spans:
         a = span.attributes
         run_type = a.get(sc.LC_RUN_TYPE, "chain")
+        metadata = _metadata(a)
+        if sc.LC_RUN_PARENT_IDS in a or span.parent_span_id not in parent_ids:
+            ids = list(a.get(sc.LC_RUN_PARENT_IDS, []))
+        else:
+            parent = by_span[span.parent_span_id]
+            ids = [*parent_ids[span.parent_span_id], parent.attributes[sc.LC_RUN_ID]]
+        parent_ids[span.span_id] = ids
         base = {
             "run_id": a[sc.LC_RUN_ID],
-            "name": a.get(sc.LC_RUN_NAME, span.name),
+            "name": _name(span, metadata),
             "tags": a.get(sc.LC_RUN_TAGS, []),
-            "metadata": _metadata(a),
-            "parent_ids": a.get(sc.LC_RUN_PARENT_IDS, []),
+            "metadata": metadata,
+            "parent_ids": ids,
         }
         has_input, value_in = _input(run_type, a)
         if span is root:
