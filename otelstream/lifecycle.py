@@ -60,6 +60,7 @@ class RunInfo:
         "run_type",
         "runs_async",
         "serialized",
+        "stream_event",
         "tags",
         "tapped",
         "tool_call_id",
@@ -81,6 +82,7 @@ class RunInfo:
         self.id = str(run_id)
         """The run id as text (as events and spans carry it), converted once."""
         self.run_type = run_type
+        self.stream_event = f"on_{run_type}_stream"
         self.name = name
         self.tags = tags
         self.metadata = metadata

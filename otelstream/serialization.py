@@ -79,6 +79,8 @@ def _safe_str(obj: Any) -> str:
 def safe_text(obj: Any) -> str:
     """``str(obj)`` that never raises and is always valid UTF-8 (lone surrogates replaced),
     for strings recorded as they are (names, tags, ids, error messages)."""
+    if type(obj) is str and obj.isascii():  # nearly always: nothing to convert
+        return obj
     text = _safe_str(obj)
     if text.isascii():
         return text

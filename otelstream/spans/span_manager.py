@@ -65,6 +65,12 @@ class _SpanState(Marks):
         self.metric_attrs: dict[str, Any] = {}
         self.usage: tuple[int | None, int | None] | None = None
 
+    def first_chunk_s(self) -> float | None:
+        """Seconds from the start to the first streamed chunk, if any was streamed."""
+        if not self.first_chunk_ns:
+            return None
+        return (self.first_chunk_ns - self.start_ns) / 1e9
+
     @property
     def context(self) -> Context:
         """The span as a parent context, made when a first child starts (most spans have
@@ -114,21 +120,27 @@ class SpanManager:
         parent = self._open.get(run.parent) if run.parent is not None else None
         seq = next(self._seq)
         start = span_start(run, seq, self._content, cuts, self._resume.take, parent is not None)
+        attrs = start.attributes
         if self._oi is not None:
-            self._oi.start_attributes(run, start.attributes)
+            self._oi.start_attributes(run, attrs)
+        # A child of a recorded span is recorded too (the SDK samples by parent): its input
+        # goes in with the rest, the SDK taking all of a span's attributes in one call.
+        inputs_now = run.has_inputs and parent is not None and parent.span.is_recording()
+        if inputs_now:
+            attrs.update(self._payloads.start(run, cuts))
         span = self._tracer.start_span(
             start.name,
             context=parent.context if parent is not None else None,
             kind=start.kind,
-            attributes=start.attributes,
+            attributes=attrs,
             links=start.links,
             start_time=ev.time_ns,
         )
         state = _SpanState(span, ev.time_ns)
         state.truncated.extend(cuts.truncated)
-        state.metric_kind, state.metric_attrs = metric_plan(run, start.attributes)
+        state.metric_kind, state.metric_attrs = metric_plan(run, attrs)
         self._open[run] = state
-        if run.has_inputs and span.is_recording():
+        if run.has_inputs and not inputs_now and span.is_recording():
             span.set_attributes(self._payloads.start(run, state))
 
     # -- in between ----------------------------------------------------------------------------
@@ -217,37 +229,38 @@ class SpanManager:
         state = self._open.get(run)
         if state is None:
             return
+        attrs: dict[str, Any] = {}
         try:
-            span = state.span
             output = ev.data.get("output")
             if run.run_type == "chat_model":  # metrics need the usage even when not sampled
-                self._chat_response(state, run, output)
-            if span.is_recording():
+                attrs.update(self._chat_response(state, run, output))
+            if state.span.is_recording():
                 if run.run_type == "tool":
                     self._tool_result(state, run, output)
-                span.set_attributes(self._payloads.end(run, output, state))
+                attrs.update(self._payloads.end(run, output, state))
                 end_input = ev.data.get("input")
                 if run.run_type not in lifecycle.OWN_INPUT_RUNS and (
                     end_input is not run.inputs or not run.has_inputs
                 ):
-                    span.set_attribute(
-                        sc.LC_RUN_END_INPUT, self._content.payload(state, "input", end_input)
-                    )
+                    attrs[sc.LC_RUN_END_INPUT] = self._content.payload(state, "input", end_input)
         except Exception as exc:
             report_failure("span manager", exc)
         finally:  # a span whose recording failed still ends
             outcome = sc.OUTCOME_INTERRUPTED if state.interrupted else sc.OUTCOME_SUCCESS
-            self._close(ev, state, outcome)
+            self._close(ev, state, outcome, attrs=attrs)
 
-    def _chat_response(self, state: _SpanState, run: RunInfo, message: Any) -> None:
+    def _chat_response(self, state: _SpanState, run: RunInfo, message: Any) -> dict[str, Any]:
+        """What the answer tells (usage, model, finish reason): the span's attributes, and
+        the metrics' usage and response model."""
         response = chat_response(run, message)
-        state.span.set_attributes(response.attributes)
+        attrs = response.attributes
         if response.usage is not None:
             state.usage = response.usage
             if self._oi is not None:
-                state.span.set_attributes(self._oi.token_counts(*response.usage))
+                attrs.update(self._oi.token_counts(*response.usage))
         if response.model is not None:
             state.metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response.model
+        return attrs
 
     @staticmethod
     def _tool_result(state: _SpanState, run: RunInfo, output: Any) -> None:
@@ -305,33 +318,43 @@ class SpanManager:
             ancestor = ancestor.parent
 
     def _close(
-        self, ev: LifecycleEvent, state: _SpanState, outcome: str, error_type: str | None = None
+        self,
+        ev: LifecycleEvent,
+        state: _SpanState,
+        outcome: str,
+        error_type: str | None = None,
+        attrs: dict[str, Any] | None = None,
     ) -> None:
+        """End the span: its last stream chunks, metrics, and ``attrs`` with the bookkeeping
+        attributes in one call."""
         span = state.span
         run = ev.run
+        attrs = {} if attrs is None else attrs
         try:
             self._flush(state)
             if state.metric_kind is not None:
-                first_chunk = state.first_chunk_ns and (state.first_chunk_ns - state.start_ns) / 1e9
                 self._metrics.run_ended(
                     state.metric_kind,
                     state.metric_attrs,
                     (ev.time_ns - state.start_ns) / 1e9,
                     outcome,
                     error_type,
-                    first_chunk if state.first_chunk_ns else None,
+                    state.first_chunk_s(),
                     state.usage,
                 )
             thread_id = run.metadata.get("thread_id")
             if state.interrupted and run.is_root and thread_id is not None:
                 self._resume.remember(str(thread_id), span.get_span_context())
             if state.dropped:
-                span.set_attribute(sc.OS_DROPPED_STREAM_EVENTS, state.dropped)
+                attrs[sc.OS_DROPPED_STREAM_EVENTS] = state.dropped
             if state.truncated:
-                span.set_attribute(sc.OS_TRUNCATED, state.truncated)
-            span.set_attribute(sc.LC_END_SEQ, next(self._seq))
+                attrs[sc.OS_TRUNCATED] = state.truncated
+            attrs[sc.LC_END_SEQ] = next(self._seq)
         except Exception as exc:
             report_failure("span manager", exc)
         finally:
             self._open.pop(run, None)
-            span.end(end_time=ev.time_ns)
+            try:
+                span.set_attributes(attrs)
+            finally:
+                span.end(end_time=ev.time_ns)
