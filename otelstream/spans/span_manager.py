@@ -44,6 +44,7 @@ class _SpanState(Marks):
         "interrupted",
         "metric_attrs",
         "metric_kind",
+        "recording",
         "span",
         "start_ns",
         "stream_events",
@@ -53,6 +54,7 @@ class _SpanState(Marks):
     def __init__(self, span: Span, start_ns: int) -> None:
         super().__init__()
         self.span = span
+        self.recording = span.is_recording()  # asked per chunk: the SDK's answer, once
         self._context: Context | None = None
         self.start_ns = start_ns
         self.chunks: list[tuple[int, int, Any]] = []  # (time, seq, chunk)
@@ -125,7 +127,7 @@ class SpanManager:
             self._oi.start_attributes(run, attrs)
         # A child of a recorded span is recorded too (the SDK samples by parent): its input
         # goes in with the rest, the SDK taking all of a span's attributes in one call.
-        inputs_now = run.has_inputs and parent is not None and parent.span.is_recording()
+        inputs_now = run.has_inputs and parent is not None and parent.recording
         if inputs_now:
             attrs.update(self._payloads.start(run, cuts))
         span = self._tracer.start_span(
@@ -140,7 +142,7 @@ class SpanManager:
         state.truncated.extend(cuts.truncated)
         state.metric_kind, state.metric_attrs = metric_plan(run, attrs)
         self._open[run] = state
-        if run.has_inputs and not inputs_now and span.is_recording():
+        if run.has_inputs and not inputs_now and state.recording:
             span.set_attributes(self._payloads.start(run, state))
 
     # -- in between ----------------------------------------------------------------------------
@@ -154,7 +156,7 @@ class SpanManager:
             state.span.set_attribute(
                 sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (ev.time_ns - state.start_ns) / 1e9
             )
-        if not state.span.is_recording():
+        if not state.recording:
             return  # sampled out: nothing to buffer or serialize
         if state.chunk_event != ev.event:
             self._flush(state)  # one kind of chunk per span event
@@ -181,8 +183,12 @@ class SpanManager:
         attrs: dict[str, Any] = {
             sc.LC_EVENT_COUNT: len(chunks),
             sc.LC_EVENT_OFFSETS: [t - first for t, _, _ in chunks],
-            sc.LC_EVENT_SEQS: [seq for _, seq, _ in chunks],
         }
+        first_seq, last_seq = chunks[0][1], chunks[-1][1]
+        if last_seq - first_seq == len(chunks) - 1:  # one run streaming alone: a range
+            attrs[sc.LC_EVENT_SEQ] = first_seq
+        else:
+            attrs[sc.LC_EVENT_SEQS] = [seq for _, seq, _ in chunks]
         items = [c for _, _, c in chunks]
         content = self._content
         compact = encode(items) if content.capture and state.chunk_event != sc.EVENT_DEBUG else None
@@ -234,7 +240,7 @@ class SpanManager:
             output = ev.data.get("output")
             if run.run_type == "chat_model":  # metrics need the usage even when not sampled
                 attrs.update(self._chat_response(state, run, output))
-            if state.span.is_recording():
+            if state.recording:
                 if run.run_type == "tool":
                     self._tool_result(state, run, output)
                 attrs.update(self._payloads.end(run, output, state))

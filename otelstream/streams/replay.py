@@ -214,6 +214,15 @@ def _chunks(ea: dict[str, Any], count: int) -> list[Any]:
     return chunks if isinstance(chunks, list) else [chunks] * count
 
 
+def _seqs(ea: dict[str, Any]) -> list[int]:
+    """The sequence numbers of a coalesced stream event's chunks: listed, or the range from
+    the first when they follow each other."""
+    if sc.LC_EVENT_SEQS in ea:
+        return list(ea[sc.LC_EVENT_SEQS])
+    first = ea.get(sc.LC_EVENT_SEQ, 0)
+    return list(range(first, first + int(ea.get(sc.LC_EVENT_COUNT, 0))))
+
+
 def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]:
     root = spans[0]
     by_span = {span.span_id: span for span in spans}
@@ -254,9 +263,9 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
         streamed = False
         for event in span.events:
             ea = event.attributes
-            if event.name.endswith("_stream") and sc.LC_EVENT_SEQS in ea:
+            if event.name.endswith("_stream") and sc.LC_EVENT_COUNT in ea:
                 streamed = streamed or event.name == formats.NODE_CHUNK_EVENT
-                seqs = ea[sc.LC_EVENT_SEQS]
+                seqs = _seqs(ea)
                 chunks = _chunks(ea, len(seqs))
                 for seq, chunk in zip(seqs, chunks, strict=False):
                     yield seq, {"event": event.name, "data": {"chunk": chunk}, **base}
@@ -304,7 +313,7 @@ def _debug(spans: list[RecordedSpan], subgraphs: bool) -> Iterator[tuple[int, An
             if event.name != sc.EVENT_DEBUG:
                 continue
             items = _load(event.attributes.get(sc.LC_EVENT_DATA_LIST))
-            seqs = event.attributes.get(sc.LC_EVENT_SEQS, [])
+            seqs = _seqs(event.attributes)
             if not isinstance(items, list):
                 items = [[[], items]] * len(seqs)
             for seq, item in zip(seqs, items, strict=False):
