@@ -54,6 +54,9 @@ def _langgraph_supported() -> bool:
     return False
 
 
+_ENDS = frozenset({lifecycle.END, lifecycle.ERROR})
+
+
 class FanOut:
     """Hands each lifecycle event to the live hub, then to the span manager.
 
@@ -71,19 +74,23 @@ class FanOut:
         self._live = live
 
     def __call__(self, ev: LifecycleEvent) -> None:
-        if ev.run.parent is None and (ev.phase == lifecycle.END or ev.phase == lifecycle.ERROR):
-            _feed(self._record, ev, "span manager")
-            _feed(self._live, ev, "subscriber")
-        else:
-            _feed(self._live, ev, "subscriber")
-            _feed(self._record, ev, "span manager")
-
-
-def _feed(consumer: Callable[[LifecycleEvent], None], ev: LifecycleEvent, name: str) -> None:
-    try:
-        consumer(ev)
-    except Exception as exc:
-        report_failure(name, exc)
+        # Every token passes here: both consumers are called inline, each in a try of its
+        # own (fail-open), with no helper call per event.
+        record_first = ev.run.parent is None and ev.phase in _ENDS
+        if record_first:
+            try:
+                self._record(ev)
+            except Exception as exc:
+                report_failure("span manager", exc)
+        try:
+            self._live(ev)
+        except Exception as exc:
+            report_failure("subscriber", exc)
+        if not record_first:
+            try:
+                self._record(ev)
+            except Exception as exc:
+                report_failure("span manager", exc)
 
 
 class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]

@@ -46,6 +46,7 @@ class RunInfo:
         "graph_operation",
         "graph_stream_mode",
         "has_inputs",
+        "id",
         "inputs",
         "invocation_params",
         "is_node",
@@ -59,6 +60,7 @@ class RunInfo:
         "run_type",
         "runs_async",
         "serialized",
+        "stream_event",
         "tags",
         "tapped",
         "tool_call_id",
@@ -77,13 +79,16 @@ class RunInfo:
         invocation_params: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
+        self.id = str(run_id)
+        """The run id as text (as events and spans carry it), converted once."""
         self.run_type = run_type
+        self.stream_event = f"on_{run_type}_stream"
         self.name = name
         self.tags = tags
         self.metadata = metadata
         self.parent = parent
         if parent is not None:
-            self.parent_ids: list[str] = [*parent.parent_ids, str(parent.run_id)]
+            self.parent_ids: list[str] = [*parent.parent_ids, parent.id]
             self.root: RunInfo = parent.root
         else:  # a parent otelstream does not follow (suppressed, or started before instrument)
             self.parent_ids = [str(parent_run_id)] if parent_run_id is not None else []
@@ -143,7 +148,7 @@ class LifecycleEvent:
         return {
             "event": self.event,
             "data": self.data,
-            "run_id": str(self.run.run_id),
+            "run_id": self.run.id,
             "name": self.name,
             "tags": self.tags,
             "metadata": self.metadata,

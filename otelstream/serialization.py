@@ -79,6 +79,8 @@ def _safe_str(obj: Any) -> str:
 def safe_text(obj: Any) -> str:
     """``str(obj)`` that never raises and is always valid UTF-8 (lone surrogates replaced),
     for strings recorded as they are (names, tags, ids, error messages)."""
+    if type(obj) is str and obj.isascii():  # nearly always: nothing to convert
+        return obj
     text = _safe_str(obj)
     if text.isascii():
         return text
@@ -110,10 +112,16 @@ def _walk(obj: Any, depth: int, seen: set[int]) -> Any:
         seen.discard(oid)
 
 
+# One encoder for every call: ``json.dumps`` with options builds a new one each time, which
+# costs more than encoding the small dicts most spans carry. (orjson would be faster still,
+# but it overflows the C stack on deeply nested tuples, which a user's state may hold.)
+_ENCODER = json.JSONEncoder(default=_to_jsonable, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(obj: Any) -> str:
     """Serialize anything to JSON text that encodes as UTF-8; never raises."""
     try:
-        text = json.dumps(obj, default=_to_jsonable, ensure_ascii=False, separators=(",", ":"))
+        text = _ENCODER.encode(obj)
     except Exception:  # cycles, odd keys, a broken __iter__ or model_dump ...
         try:
             text = json.dumps(_walk(obj, 0, set()), ensure_ascii=False, separators=(",", ":"))

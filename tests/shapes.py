@@ -391,11 +391,23 @@ _SYNC_TASKS_BUG = (
 )
 
 _TEXT = {"question": "q", "answer": ""}
-_NODE_INVOKES_SYNC = (
-    "a graph invoked synchronously reports the node outputs of a subgraph that one of its "
-    "nodes invokes itself, which astream_events does not stream (it streams those of a "
-    "subgraph added as a node): at run time the two cannot be told apart"
-)
+
+
+def invoked_subgraph_node_chunks(native: list[Any], ours: list[Any]) -> list[Any]:
+    """A graph invoked synchronously reports the node outputs (``on_chain_stream``) of a
+    subgraph that one of its nodes invokes itself, which ``astream_events`` does not stream
+    (it streams those of a subgraph added as a node): at run time the two cannot be told
+    apart. Those chunks are the subgraph's nodes', three levels down, and the only ones."""
+
+    def inner_chunk(event: dict[str, Any]) -> bool:
+        return event["event"] == "on_chain_stream" and len(event["parent_ids"]) == 3
+
+    extra = [e for e in ours if inner_chunk(e)]
+    inner_nodes = [e for e in ours if e["event"] == "on_chain_start" and len(e["parent_ids"]) == 3]
+    assert extra and len(extra) == len(inner_nodes), (len(extra), len(inner_nodes))
+    assert not any(inner_chunk(e) for e in native)
+    return [e for e in ours if not inner_chunk(e)]
+
 
 SHAPES: list[Case] = [
     *CHAINS,
@@ -430,7 +442,7 @@ SHAPES: list[Case] = [
         "invoked_subgraph",
         invoked_subgraph,
         {"count": 0, "log": []},
-        known_difference=_NODE_INVOKES_SYNC,
+        known_difference=invoked_subgraph_node_chunks,
     ),
     Case("invoked_subgraph_async", invoked_subgraph_async, {"count": 0, "log": []}, is_async=True),
     Case("resume", approval, Command(resume="approved"), True, before=interrupt_first),

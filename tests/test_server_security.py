@@ -241,3 +241,25 @@ def test_payloads_follow_the_content_policy(mode: str) -> None:
         starts = [e for e in events if e["event"] == "on_chain_start"]
         assert starts[0]["data"]["input"]["messages"][0]["content"] == "*** 1+2 and 3+4"
         assert error[2] == {"error": "NodeFailed", "message": "node failed on purpose"}
+
+
+def test_a_deeply_nested_payload_does_not_crash_the_process() -> None:
+    """A state holding tuples nested thousands deep (orjson, the Platform's encoder,
+    overflows the C stack on them) is put on the wire as bounded JSON, in a fresh process so
+    that a crash would show as one."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json\n"
+        "from otelstream.server.wire import dumpb\n"
+        "from otelstream.serialization import dumps\n"
+        "deep = ()\n"
+        "for _ in range(5000): deep = (deep,)\n"
+        "for value in (deep, {'state': deep}, [float('nan'), deep]):\n"
+        "    json.loads(dumpb(value)); json.loads(dumps(value))\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"

@@ -133,7 +133,7 @@ class OtelStreamCallbackHandler(BaseCallbackHandler):
 
     def emit_chunk(self, run: RunInfo, chunk: Any) -> None:
         """One chunk of a run's output stream, as its ``on_*_stream`` event."""
-        event = f"on_{run.run_type}_stream"
+        event = run.stream_event
         self._emit(LifecycleEvent(lifecycle.STREAM, event, run, {"chunk": chunk}, time.time_ns()))
 
     def emit_debug(self, run: RunInfo, namespace: tuple[str, ...], chunk: Any) -> None:

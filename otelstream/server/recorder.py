@@ -11,13 +11,12 @@ joins late, or after the end, gets the whole run.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
-
-import orjson
 
 from otelstream import lifecycle
 from otelstream import semconv as sc
@@ -111,7 +110,7 @@ class RunRecorder:
 
 def _json_safe(metadata: dict[str, Any]) -> dict[str, Any]:
     try:
-        value = orjson.loads(dumpb(metadata))
+        value = json.loads(dumpb(metadata))
     except Exception:
         return {}
     return value if isinstance(value, dict) else {}
@@ -172,7 +171,7 @@ class _Recording(Subscription):
             if status == st.ERROR and error is not None:
                 data = policy.error(error)
                 store.append(self._key, ERROR, data)
-                failure = orjson.loads(data)
+                failure = json.loads(data)
             store.close_run(self._key, status, failure)
         except Exception as exc:
             report_failure("run recorder", exc)

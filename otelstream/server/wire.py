@@ -2,10 +2,13 @@
 
 The Platform serializes every SSE ``data`` with orjson and a ``default`` that turns pydantic
 models (LangChain messages) into their ``model_dump()`` dicts, exceptions into
-``{"error", "message"}``, sets into lists and so on; otelstream does the same, so a client
-reads the same JSON from either. Where the Platform writes ``null`` for an object it does not
-know, otelstream writes its ``repr`` (nothing is lost silently), and a payload orjson cannot
-encode at all (a cycle, a huge integer) goes through otelstream's never-raising serializer.
+``{"error", "message"}``, sets into lists and so on; otelstream writes the same JSON, so a
+client reads the same from either (strict JSON: NaN and infinities as ``null``). It encodes
+with the standard library's C encoder rather than orjson, which overflows the C stack on
+deeply nested tuples (a user's state may hold them). Where the Platform writes ``null`` for an
+object it does not know, otelstream writes its ``repr`` (nothing is lost silently), and a
+payload the encoder cannot take at all (a cycle, keys of odd types) goes through otelstream's
+never-raising serializer.
 
 What leaves the process follows the same content policy as export: with
 ``capture_content=False`` payloads (inputs, outputs, chunks, state, custom data, interrupt
@@ -19,15 +22,16 @@ from __future__ import annotations
 import base64
 import dataclasses
 import decimal
+import enum
 import ipaddress
+import json
+import math
 import re
 import uuid
 from collections import deque
-from datetime import timedelta, timezone
+from datetime import date, time, timedelta, timezone
 from pathlib import PurePath
 from typing import Any
-
-import orjson
 
 from otelstream import serialization
 from otelstream.config import Settings
@@ -45,7 +49,6 @@ MESSAGES_TUPLE = "messages-tuple"
 MODES = frozenset({EVENTS, DEBUG, "values", "updates", CUSTOM, MESSAGES_TUPLE})
 """Every run stream mode the server serves."""
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _PAYLOAD_KEYS = {"values": "output", "updates": "output", "custom": "custom"}
 _DEBUG_PAYLOAD = {
     "values": "output",
@@ -67,6 +70,13 @@ def _default(obj: Any) -> Any:
         return as_dict()
     if isinstance(obj, BaseException):
         return {"error": type(obj).__name__, "message": str(obj)}
+    if isinstance(obj, (date, time)):  # datetimes too: what orjson writes natively
+        return obj.isoformat()
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    tolist = getattr(obj, "tolist", None)  # numpy arrays and scalars
+    if callable(tolist) and not isinstance(obj, type):
+        return tolist()
     if isinstance(obj, (set, frozenset, deque)):
         return list(obj)
     if isinstance(obj, timezone):
@@ -86,12 +96,35 @@ def _default(obj: Any) -> Any:
     return serialization.safe_text(repr(obj))
 
 
+_ENCODER = json.JSONEncoder(
+    default=_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+)
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinities as None, as orjson writes them (only for payloads
+    that hold them: the encoder refuses them, so the common case pays nothing)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def dumpb(obj: Any) -> bytes:
     """One-line JSON bytes as the Platform writes them; never raises."""
     try:
-        return orjson.dumps(obj, default=_default, option=_OPTIONS).replace(b"\\u0000", b"")
-    except Exception:  # a cycle, an integer beyond 64 bits, a failing model_dump ...
-        return serialization.dumps(obj).encode("utf-8", "replace")
+        text = _ENCODER.encode(obj)
+    except ValueError:  # NaN or an infinity (or a cycle: then the careful path below)
+        try:
+            text = _ENCODER.encode(_finite(obj))
+        except Exception:
+            text = serialization.dumps(obj)
+    except Exception:  # keys of odd types, an integer out of range, a failing model_dump ...
+        text = serialization.dumps(obj)
+    return text.replace("\\u0000", "").encode("utf-8", "replace")
 
 
 class WirePolicy:
@@ -121,8 +154,8 @@ class WirePolicy:
             report_failure("redaction hook", exc)
             return REDACTED
         try:
-            return orjson.Fragment(orjson.dumps(orjson.loads(text)))
-        except orjson.JSONDecodeError:
+            return json.loads(text)
+        except ValueError:
             return text
 
     def item(self, mode: str, item: Any) -> tuple[str, bytes]:

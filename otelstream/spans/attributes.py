@@ -51,17 +51,20 @@ def span_start(
     content: Content,
     marks: Marks,
     resumed: Any,
+    parented: bool,
 ) -> SpanStart:
     """How the span of ``run`` starts. ``resumed(thread_id)`` gives the span context of the
-    interrupted run a root graph run resumes, if any."""
+    interrupted run a root graph run resumes, if any; ``parented``: the span's parent is the
+    span of the run's parent.
+
+    What a replay can derive is not recorded again (each attribute costs the SDK about as
+    much as the rest of a span): a run's parent ids where its parent's span is its parent,
+    the type ``chain``, a name the span name already says."""
     md = run.metadata
-    attrs: dict[str, Any] = {
-        sc.LC_START_SEQ: seq,
-        sc.LC_RUN_ID: str(run.run_id),
-        sc.LC_RUN_TYPE: run.run_type,
-        sc.LC_RUN_NAME: safe_text(run.name),
-    }
-    if run.parent_ids:
+    attrs: dict[str, Any] = {sc.LC_START_SEQ: seq, sc.LC_RUN_ID: run.id}
+    if run.run_type != "chain":
+        attrs[sc.LC_RUN_TYPE] = run.run_type
+    if run.parent_ids and not parented:
         attrs[sc.LC_RUN_PARENT_IDS] = run.parent_ids
     if run.tags:
         attrs[sc.LC_RUN_TAGS] = [safe_text(t) for t in run.tags]
@@ -78,10 +81,11 @@ def span_start(
             attrs[sc.LG_STEP] = step
 
     links: list[Link] = []
+    kind = SpanKind.INTERNAL
     rt = run.run_type
     if rt == "chat_model" or rt == "llm":
-        return SpanStart(_model(run, attrs), SpanKind.CLIENT, attrs, links)
-    if rt == "tool":
+        name, kind = _model(run, attrs), SpanKind.CLIENT
+    elif rt == "tool":
         name = _tool(run, attrs, content, marks)
     elif rt == "retriever":
         name = f"{sc.OP_RETRIEVAL} {run.name}"
@@ -97,7 +101,14 @@ def span_start(
                 attrs[sc.LG_RESUMED] = True
     else:
         name = run.name
-    return SpanStart(name, SpanKind.INTERNAL, attrs, links)
+    if implied_name(name, run.is_node) != run.name:
+        attrs[sc.LC_RUN_NAME] = safe_text(run.name)
+    return SpanStart(name, kind, attrs, links)
+
+
+def implied_name(span_name: str, is_node: bool) -> str:
+    """The run name a span's name implies, where ``langchain.run.name`` is not recorded."""
+    return span_name.removeprefix("node ") if is_node else span_name
 
 
 def _model(run: RunInfo, attrs: dict[str, Any]) -> str:
@@ -138,9 +149,6 @@ def _node(run: RunInfo, attrs: dict[str, Any]) -> str:
     triggers = md.get("langgraph_triggers")
     if triggers:
         attrs[sc.LG_TRIGGERS] = [str(t) for t in triggers]
-    path = md.get("langgraph_path")
-    if path:
-        attrs[sc.LG_PATH] = [str(p) for p in path]
     ns = md.get("langgraph_checkpoint_ns")
     if isinstance(ns, str) and ns:
         attrs[sc.LG_CHECKPOINT_NS] = ns

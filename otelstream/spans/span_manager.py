@@ -14,6 +14,7 @@ import itertools
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
 from otelstream import lifecycle
@@ -35,14 +36,15 @@ class _SpanState(Marks):
     """What the span manager keeps per open run."""
 
     __slots__ = (
+        "_context",
         "chunk_event",
         "chunks",
-        "context",
         "dropped",
         "first_chunk_ns",
         "interrupted",
         "metric_attrs",
         "metric_kind",
+        "recording",
         "span",
         "start_ns",
         "stream_events",
@@ -52,7 +54,8 @@ class _SpanState(Marks):
     def __init__(self, span: Span, start_ns: int) -> None:
         super().__init__()
         self.span = span
-        self.context = trace.set_span_in_context(span)
+        self.recording = span.is_recording()  # asked per chunk: the SDK's answer, once
+        self._context: Context | None = None
         self.start_ns = start_ns
         self.chunks: list[tuple[int, int, Any]] = []  # (time, seq, chunk)
         self.chunk_event = ""
@@ -63,6 +66,20 @@ class _SpanState(Marks):
         self.metric_kind: str | None = None  # "model", "graph" or "node": which metric to record
         self.metric_attrs: dict[str, Any] = {}
         self.usage: tuple[int | None, int | None] | None = None
+
+    def first_chunk_s(self) -> float | None:
+        """Seconds from the start to the first streamed chunk, if any was streamed."""
+        if not self.first_chunk_ns:
+            return None
+        return (self.first_chunk_ns - self.start_ns) / 1e9
+
+    @property
+    def context(self) -> Context:
+        """The span as a parent context, made when a first child starts (most spans have
+        none)."""
+        if self._context is None:
+            self._context = trace.set_span_in_context(self.span)
+        return self._context
 
 
 class SpanManager:
@@ -102,23 +119,30 @@ class SpanManager:
     def _start(self, ev: LifecycleEvent) -> None:
         run = ev.run
         cuts = Marks()  # what is cut before the span state exists
-        start = span_start(run, next(self._seq), self._content, cuts, self._resume.take)
-        if self._oi is not None:
-            self._oi.start_attributes(run, start.attributes)
         parent = self._open.get(run.parent) if run.parent is not None else None
+        seq = next(self._seq)
+        start = span_start(run, seq, self._content, cuts, self._resume.take, parent is not None)
+        attrs = start.attributes
+        if self._oi is not None:
+            self._oi.start_attributes(run, attrs)
+        # A child of a recorded span is recorded too (the SDK samples by parent): its input
+        # goes in with the rest, the SDK taking all of a span's attributes in one call.
+        inputs_now = run.has_inputs and parent is not None and parent.recording
+        if inputs_now:
+            attrs.update(self._payloads.start(run, cuts))
         span = self._tracer.start_span(
             start.name,
             context=parent.context if parent is not None else None,
             kind=start.kind,
-            attributes=start.attributes,
+            attributes=attrs,
             links=start.links,
             start_time=ev.time_ns,
         )
         state = _SpanState(span, ev.time_ns)
         state.truncated.extend(cuts.truncated)
-        state.metric_kind, state.metric_attrs = metric_plan(run, start.attributes)
+        state.metric_kind, state.metric_attrs = metric_plan(run, attrs)
         self._open[run] = state
-        if run.has_inputs and span.is_recording():
+        if run.has_inputs and not inputs_now and state.recording:
             span.set_attributes(self._payloads.start(run, state))
 
     # -- in between ----------------------------------------------------------------------------
@@ -132,7 +156,7 @@ class SpanManager:
             state.span.set_attribute(
                 sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (ev.time_ns - state.start_ns) / 1e9
             )
-        if not state.span.is_recording():
+        if not state.recording:
             return  # sampled out: nothing to buffer or serialize
         if state.chunk_event != ev.event:
             self._flush(state)  # one kind of chunk per span event
@@ -159,8 +183,12 @@ class SpanManager:
         attrs: dict[str, Any] = {
             sc.LC_EVENT_COUNT: len(chunks),
             sc.LC_EVENT_OFFSETS: [t - first for t, _, _ in chunks],
-            sc.LC_EVENT_SEQS: [seq for _, seq, _ in chunks],
         }
+        first_seq, last_seq = chunks[0][1], chunks[-1][1]
+        if last_seq - first_seq == len(chunks) - 1:  # one run streaming alone: a range
+            attrs[sc.LC_EVENT_SEQ] = first_seq
+        else:
+            attrs[sc.LC_EVENT_SEQS] = [seq for _, seq, _ in chunks]
         items = [c for _, _, c in chunks]
         content = self._content
         compact = encode(items) if content.capture and state.chunk_event != sc.EVENT_DEBUG else None
@@ -207,37 +235,38 @@ class SpanManager:
         state = self._open.get(run)
         if state is None:
             return
+        attrs: dict[str, Any] = {}
         try:
-            span = state.span
             output = ev.data.get("output")
             if run.run_type == "chat_model":  # metrics need the usage even when not sampled
-                self._chat_response(state, run, output)
-            if span.is_recording():
+                attrs.update(self._chat_response(state, run, output))
+            if state.recording:
                 if run.run_type == "tool":
                     self._tool_result(state, run, output)
-                span.set_attributes(self._payloads.end(run, output, state))
+                attrs.update(self._payloads.end(run, output, state))
                 end_input = ev.data.get("input")
                 if run.run_type not in lifecycle.OWN_INPUT_RUNS and (
                     end_input is not run.inputs or not run.has_inputs
                 ):
-                    span.set_attribute(
-                        sc.LC_RUN_END_INPUT, self._content.payload(state, "input", end_input)
-                    )
+                    attrs[sc.LC_RUN_END_INPUT] = self._content.payload(state, "input", end_input)
         except Exception as exc:
             report_failure("span manager", exc)
         finally:  # a span whose recording failed still ends
             outcome = sc.OUTCOME_INTERRUPTED if state.interrupted else sc.OUTCOME_SUCCESS
-            self._close(ev, state, outcome)
+            self._close(ev, state, outcome, attrs=attrs)
 
-    def _chat_response(self, state: _SpanState, run: RunInfo, message: Any) -> None:
+    def _chat_response(self, state: _SpanState, run: RunInfo, message: Any) -> dict[str, Any]:
+        """What the answer tells (usage, model, finish reason): the span's attributes, and
+        the metrics' usage and response model."""
         response = chat_response(run, message)
-        state.span.set_attributes(response.attributes)
+        attrs = response.attributes
         if response.usage is not None:
             state.usage = response.usage
             if self._oi is not None:
-                state.span.set_attributes(self._oi.token_counts(*response.usage))
+                attrs.update(self._oi.token_counts(*response.usage))
         if response.model is not None:
             state.metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response.model
+        return attrs
 
     @staticmethod
     def _tool_result(state: _SpanState, run: RunInfo, output: Any) -> None:
@@ -295,33 +324,43 @@ class SpanManager:
             ancestor = ancestor.parent
 
     def _close(
-        self, ev: LifecycleEvent, state: _SpanState, outcome: str, error_type: str | None = None
+        self,
+        ev: LifecycleEvent,
+        state: _SpanState,
+        outcome: str,
+        error_type: str | None = None,
+        attrs: dict[str, Any] | None = None,
     ) -> None:
+        """End the span: its last stream chunks, metrics, and ``attrs`` with the bookkeeping
+        attributes in one call."""
         span = state.span
         run = ev.run
+        attrs = {} if attrs is None else attrs
         try:
             self._flush(state)
             if state.metric_kind is not None:
-                first_chunk = state.first_chunk_ns and (state.first_chunk_ns - state.start_ns) / 1e9
                 self._metrics.run_ended(
                     state.metric_kind,
                     state.metric_attrs,
                     (ev.time_ns - state.start_ns) / 1e9,
                     outcome,
                     error_type,
-                    first_chunk if state.first_chunk_ns else None,
+                    state.first_chunk_s(),
                     state.usage,
                 )
             thread_id = run.metadata.get("thread_id")
             if state.interrupted and run.is_root and thread_id is not None:
                 self._resume.remember(str(thread_id), span.get_span_context())
             if state.dropped:
-                span.set_attribute(sc.OS_DROPPED_STREAM_EVENTS, state.dropped)
+                attrs[sc.OS_DROPPED_STREAM_EVENTS] = state.dropped
             if state.truncated:
-                span.set_attribute(sc.OS_TRUNCATED, state.truncated)
-            span.set_attribute(sc.LC_END_SEQ, next(self._seq))
+                attrs[sc.OS_TRUNCATED] = state.truncated
+            attrs[sc.LC_END_SEQ] = next(self._seq)
         except Exception as exc:
             report_failure("span manager", exc)
         finally:
             self._open.pop(run, None)
-            span.end(end_time=ev.time_ns)
+            try:
+                span.set_attributes(attrs)
+            finally:
+                span.end(end_time=ev.time_ns)

@@ -33,6 +33,7 @@ from otelstream.export.recorded import (
     run_spans,
 )
 from otelstream.spans import tokens
+from otelstream.spans.attributes import implied_name
 from otelstream.streams import formats
 from otelstream.streams.formats import DEBUG, EVENTS
 
@@ -135,12 +136,20 @@ def _metadata(a: dict[str, Any]) -> Any:
     return _load(a.get(sc.LC_RUN_METADATA, a.get(OI_METADATA, "{}")))
 
 
+def _name(span: RecordedSpan, metadata: Any) -> str:
+    """The run's name: recorded, or the one its span's name implies."""
+    a = span.attributes
+    if sc.LC_RUN_NAME in a:
+        return str(a[sc.LC_RUN_NAME])
+    return implied_name(span.name, lifecycle.is_node_run(metadata, a.get(sc.LC_RUN_TAGS, [])))
+
+
 def _is_task(span: RecordedSpan) -> bool:
     """A node or functional task run (the runs whose output LangGraph may stream)."""
     a = span.attributes
     metadata = _metadata(a)
     return lifecycle.is_node_run(metadata, a.get(sc.LC_RUN_TAGS, [])) or (
-        formats.is_functional_task(a.get(sc.LC_RUN_NAME, span.name), metadata)
+        formats.is_functional_task(_name(span, metadata), metadata)
     )
 
 
@@ -205,22 +214,42 @@ def _chunks(ea: dict[str, Any], count: int) -> list[Any]:
     return chunks if isinstance(chunks, list) else [chunks] * count
 
 
+def _seqs(ea: dict[str, Any]) -> list[int]:
+    """The sequence numbers of a coalesced stream event's chunks: listed, or the range from
+    the first when they follow each other."""
+    if sc.LC_EVENT_SEQS in ea:
+        return list(ea[sc.LC_EVENT_SEQS])
+    first = ea.get(sc.LC_EVENT_SEQ, 0)
+    return list(range(first, first + int(ea.get(sc.LC_EVENT_COUNT, 0))))
+
+
 def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]:
     root = spans[0]
+    by_span = {span.span_id: span for span in spans}
     # A run whose nodes streamed (it ran asynchronously) recorded their chunks.
     nodes_stream = any(
         any(e.name == formats.NODE_CHUNK_EVENT for e in span.events) and _is_task(span)
         for span in spans
     )
+    # Parent ids are recorded where a span's parent is not its parent run's span; else they
+    # are the parent's and its run id (spans come parents first).
+    parent_ids: dict[str, list[str]] = {}
     for span in spans:
         a = span.attributes
         run_type = a.get(sc.LC_RUN_TYPE, "chain")
+        metadata = _metadata(a)
+        if sc.LC_RUN_PARENT_IDS in a or span.parent_span_id not in parent_ids:
+            ids = list(a.get(sc.LC_RUN_PARENT_IDS, []))
+        else:
+            parent = by_span[span.parent_span_id]
+            ids = [*parent_ids[span.parent_span_id], parent.attributes[sc.LC_RUN_ID]]
+        parent_ids[span.span_id] = ids
         base = {
             "run_id": a[sc.LC_RUN_ID],
-            "name": a.get(sc.LC_RUN_NAME, span.name),
+            "name": _name(span, metadata),
             "tags": a.get(sc.LC_RUN_TAGS, []),
-            "metadata": _metadata(a),
-            "parent_ids": a.get(sc.LC_RUN_PARENT_IDS, []),
+            "metadata": metadata,
+            "parent_ids": ids,
         }
         has_input, value_in = _input(run_type, a)
         if span is root:
@@ -234,9 +263,9 @@ def _events(spans: list[RecordedSpan]) -> Iterator[tuple[float, dict[str, Any]]]
         streamed = False
         for event in span.events:
             ea = event.attributes
-            if event.name.endswith("_stream") and sc.LC_EVENT_SEQS in ea:
+            if event.name.endswith("_stream") and sc.LC_EVENT_COUNT in ea:
                 streamed = streamed or event.name == formats.NODE_CHUNK_EVENT
-                seqs = ea[sc.LC_EVENT_SEQS]
+                seqs = _seqs(ea)
                 chunks = _chunks(ea, len(seqs))
                 for seq, chunk in zip(seqs, chunks, strict=False):
                     yield seq, {"event": event.name, "data": {"chunk": chunk}, **base}
@@ -284,7 +313,7 @@ def _debug(spans: list[RecordedSpan], subgraphs: bool) -> Iterator[tuple[int, An
             if event.name != sc.EVENT_DEBUG:
                 continue
             items = _load(event.attributes.get(sc.LC_EVENT_DATA_LIST))
-            seqs = event.attributes.get(sc.LC_EVENT_SEQS, [])
+            seqs = _seqs(event.attributes)
             if not isinstance(items, list):
                 items = [[[], items]] * len(seqs)
             for seq, item in zip(seqs, items, strict=False):
