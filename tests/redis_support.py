@@ -54,6 +54,8 @@ def _ping(port: int) -> bool:
 
     try:
         return bool(redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1).ping())
+    except (redis.AuthenticationError, redis.ResponseError):
+        return True  # it answers (a password is required)
     except redis.RedisError:
         return False
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from backends import ServerProcess, clean_env, free_port, http_get, wait_ready
 from langgraph_sdk import get_client
 from redis_support import RedisServer
@@ -62,6 +63,12 @@ def servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[str, li
     finally:
         for process in started:
             process.stop()
+
+
+def blocked_readers(redis_server: RedisServer) -> int:
+    """The clients blocked in ``XREAD`` on the test's Redis."""
+    clients = redis.Redis(port=redis_server.port).client_list()
+    return sum(c["cmd"] == "xread" and "b" in c["flags"] for c in clients)
 
 
 def start_worker(mode: str, url: str, runs: list[dict[str, str]], tmp: Path) -> Any:
@@ -117,7 +124,7 @@ async def resume_elsewhere(first: str, second: str, thread_id: str, run_id: str)
 
 @pytest.mark.timeout(300)
 def test_two_workers_two_servers_every_stream_whole_and_resumable(
-    servers: tuple[str, list[str]], tmp_path: Path
+    servers: tuple[str, list[str]], redis_server: RedisServer, tmp_path: Path
 ) -> None:
     url, bases = servers
     seed = random.randrange(1 << 30)
@@ -141,11 +148,13 @@ def test_two_workers_two_servers_every_stream_whole_and_resumable(
     workers = [start_worker(mode, url, plan, tmp_path) for mode, plan in plans.items()]
     longs = [run for run in runs if run["case"] == "long"]
 
-    async def main() -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+    async def main() -> tuple[dict[str, Any], list[Any], dict[str, Any], dict[str, Any]]:
         followers = {
             t: asyncio.create_task(follow_thread(pick(bases), t, n)) for t, n in threads.items()
         }
-        await asyncio.sleep(0.5)  # the followers wait on their threads before any run
+        # the followers wait on their threads (blocked in XREAD) before any run starts
+        while blocked_readers(redis_server) < len(followers):
+            await asyncio.sleep(0.02)
         for worker in workers:
             worker.stdin.write("go\n")
             worker.stdin.flush()
@@ -156,10 +165,12 @@ def test_two_workers_two_servers_every_stream_whole_and_resumable(
         for worker in workers:
             assert await asyncio.to_thread(worker.wait, 120) == 0, "a worker failed"
         joined = {r["run_id"]: await join(pick(bases), r["thread_id"], r["run_id"]) for r in runs}
+        client = get_client(url=pick(bases), api_key=None)
+        records = {r["run_id"]: await client.runs.get(r["thread_id"], r["run_id"]) for r in runs}
         followed = {t: await asyncio.wait_for(task, 60) for t, task in followers.items()}
-        return joined, await asyncio.gather(*resumed), followed
+        return joined, await asyncio.gather(*resumed), followed, records
 
-    joined, resumed, followed = asyncio.run(main())
+    joined, resumed, followed, records = asyncio.run(main())
     reports = [json.loads(worker.out.read_text()) for worker in workers]
     for report in reports:
         assert report["stats"]["dropped"] == 0 and report["stats"]["queued"] == 0
@@ -167,14 +178,13 @@ def test_two_workers_two_servers_every_stream_whole_and_resumable(
     reference = {r["run_id"]: r for report in reports for r in report["runs"]}
     assert set(reference) == {run["run_id"] for run in runs}
 
-    client = get_client(url=pick(bases), api_key=None)
     for run_id, parts in joined.items():
         ref = reference[run_id]
         assert_same_run(parts, run_id, ref["native"], ref["items"])
-        record = asyncio.run(client.runs.get(ref["thread_id"], run_id))
-        assert record["status"] == STATUS.get(ref["case"], "success"), context
+        assert records[run_id]["status"] == STATUS.get(ref["case"], "success"), context
         if ref["error"] is not None:
-            assert parts[-1][:2] == ("error", dict(zip(["error", "message"], ref["error"])))
+            error, message = ref["error"]
+            assert parts[-1][:2] == ("error", {"error": error, "message": message})
 
     # a thread's stream: each run whole, in place; the shared thread interleaves two workers
     for thread_id, parts in followed.items():

@@ -21,14 +21,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from otelstream.server.redis_batches import Gap, QueuedRun, Take, write
 from otelstream.server.redis_config import RedisTarget, unavailable
-from otelstream.server.redis_layout import PUBLISH, TOMBSTONE_MS, Keys, RunKeys
+from otelstream.server.redis_layout import Keys
 from otelstream.server.store import RunRecord
+from otelstream.server.wire import dumpb
 
 _logger = logging.getLogger("otelstream")
 
@@ -39,61 +38,6 @@ _BATCH_BYTES = 8 * 1024 * 1024
 """Most entries, and bytes of data, per pipeline."""
 _MAX_RUNS = 10_000
 """Runs a process holds unpublished (ended ones are let go first, counted)."""
-_GAP_REASON = "the publishing queue was full (the stream store was unreachable or slow)"
-
-
-class _Gap:
-    """A place in a run where items were dropped; its count grows until it is sent."""
-
-    __slots__ = ("count", "sent")
-
-    def __init__(self) -> None:
-        self.count = 1
-        self.sent = False
-
-
-class _Run:
-    """A run being published: what is queued of it, numbered from ``first``."""
-
-    __slots__ = (
-        "announced",
-        "close",
-        "first",
-        "head",
-        "header",
-        "keys",
-        "pending",
-        "queued",
-        "record",
-    )
-
-    def __init__(self, record: RunRecord, keys: RunKeys) -> None:
-        self.record = record
-        self.keys = keys
-        self.header = {  # what every batch of the run says first (the script opens it once)
-            "run_id": record.run_id,
-            "thread_id": record.thread_id,
-            "graph": record.graph,
-            "created_at": repr(record.created_at),
-            "metadata": orjson.dumps(record.metadata).decode(),
-        }
-        self.pending: list[tuple[str, bytes | _Gap]] = []
-        self.first = 1  # the number of pending[0]
-        self.head: tuple[str, bytes] | None = None
-        self.close: dict[str, str] | None = None
-        self.announced = False  # its owner key and listing entry are written
-        self.queued = False  # in the publisher's work list
-
-
-@dataclass
-class _Take:
-    """One run's share of a batch."""
-
-    run: _Run
-    first: int
-    entries: list[tuple[str, bytes | _Gap]]
-    close: bool
-    announce: bool
 
 
 class Publisher:
@@ -112,8 +56,8 @@ class Publisher:
         self._flush_timeout = flush_timeout
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._runs: dict[str, _Run] = {}  # runs not fully published, oldest first
-        self._work: list[_Run] = []  # runs with something to send
+        self._runs: dict[str, QueuedRun] = {}  # runs not fully published, oldest first
+        self._work: list[QueuedRun] = []  # runs with something to send
         self._items = 0  # queued (in flight included)
         self._bytes = 0
         self._idle = False
@@ -133,7 +77,7 @@ class Publisher:
             if len(self._runs) >= _MAX_RUNS and not self._let_go():
                 self.counts["runs_dropped"] += 1
                 return
-            run = _Run(record, self._keys.run(record.thread_id, record.run_id))
+            run = QueuedRun(record, self._keys.run(record.thread_id, record.run_id))
             self._runs[record.run_id] = run
             self._queue(run)
             if self._thread is None:
@@ -168,24 +112,24 @@ class Publisher:
                 return
             run.close = {"status": status, "at": repr(time.time())}
             if error is not None:
-                run.close["error"] = orjson.dumps(error).decode()
+                run.close["error"] = dumpb(error).decode()
             if not run.queued:
                 self._queue(run)
 
-    def _queue(self, run: _Run) -> None:
+    def _queue(self, run: QueuedRun) -> None:
         run.queued = True
         self._work.append(run)
         if self._idle:
             self._idle = False
             self._wake.notify()
 
-    def _drop(self, run: _Run) -> None:
+    def _drop(self, run: QueuedRun) -> None:
         self.counts["dropped"] += 1
         last = run.pending[-1][1] if run.pending else None
-        if isinstance(last, _Gap) and not last.sent:
+        if isinstance(last, Gap) and not last.sent:
             last.count += 1
         else:
-            run.pending.append(("metadata", _Gap()))
+            run.pending.append(("metadata", Gap()))
             if not run.queued:
                 self._queue(run)
         if not self._warned_drop:
@@ -212,7 +156,7 @@ class Publisher:
                 return True
         return False
 
-    def _release(self, lists: list[list[tuple[str, bytes | _Gap]]]) -> None:
+    def _release(self, lists: list[list[tuple[str, bytes | Gap]]]) -> None:
         for entries in lists:
             for _, data in entries:
                 if isinstance(data, bytes):
@@ -252,10 +196,10 @@ class Publisher:
                     self._target.shown,
                 )
 
-    def _take(self) -> list[_Take]:
+    def _take(self) -> list[Take]:
         """What to send now: each waiting run's share, at most one pipeline's worth; runs
         with more left go to the back of the line (lock held)."""
-        out: list[_Take] = []
+        out: list[Take] = []
         size = count = 0
         for run in list(self._work):
             if size >= _BATCH_BYTES or count >= _BATCH:
@@ -263,13 +207,13 @@ class Publisher:
             entries = run.pending[:_RUN_BATCH]
             del run.pending[:_RUN_BATCH]
             for _, data in entries:
-                if isinstance(data, _Gap):
+                if isinstance(data, Gap):
                     data.sent = True
                 else:
                     size += len(data)
             count += len(entries)
             close = run.close is not None and not run.pending
-            out.append(_Take(run, run.first, entries, close, not run.announced or close))
+            out.append(Take(run, run.first, entries, close, not run.announced or close))
             run.first += len(entries)
             self._work.remove(run)
             if run.pending:
@@ -278,7 +222,7 @@ class Publisher:
                 run.queued = False
         return out
 
-    def _requeue(self, batch: list[_Take]) -> None:
+    def _requeue(self, batch: list[Take]) -> None:
         """A batch that failed goes back in front of what came since (lock held)."""
         for take in reversed(batch):
             run = take.run
@@ -291,7 +235,7 @@ class Publisher:
         for run in self._runs.values():
             run.announced = False  # the store may have lost what it had (a restart)
 
-    def _sent(self, batch: list[_Take]) -> None:
+    def _sent(self, batch: list[Take]) -> None:
         self._release([take.entries for take in batch])
         for take in batch:
             take.run.announced = True
@@ -319,47 +263,11 @@ class Publisher:
         """While closing: whether the flush deadline passed (lock held)."""
         return time.monotonic() > self._deadline
 
-    def _send(self, batch: list[_Take]) -> None:
+    def _send(self, batch: list[Take]) -> None:
         if self._client is None:
             self._client = self._connect()
-        options = self._options
         pipe = self._client.pipeline(transaction=False)
-        limits = {
-            "maxlen": options.max_items,
-            "maxage": int(options.max_age * 1000),
-            "ttl_ms": int(options.ttl * 1000),
-            "live_ms": int(options.live_ttl * 1000),
-            "runs": options.max_runs,
-        }
-        for take in batch:
-            record, keys = take.run.record, take.run.keys
-            header: dict[str, Any] = {
-                **take.run.header,
-                **limits,
-                "seq": take.first,
-                "gaps": {},
-            }
-            if take.run.head is not None:
-                header["head_e"] = take.run.head[0]
-                header["head_d"] = take.run.head[1].decode("utf-8", "replace")
-            args: list[Any] = []
-            for number, (event, data) in enumerate(take.entries, take.first):
-                if isinstance(data, _Gap):
-                    header["gaps"][str(number)] = data.count
-                    gap = {"dropped": data.count, "reason": _GAP_REASON}
-                    data = orjson.dumps({"run_id": record.run_id, "gap": gap})
-                args += (event, data)
-            if take.close:
-                header["close"] = take.run.close
-            script_keys = (keys.stream, keys.info, keys.index, keys.clock)
-            pipe.execute_command("EVAL", PUBLISH, 4, *script_keys, orjson.dumps(header), *args)
-            if take.announce:
-                keep = options.ttl if take.close else options.live_ttl
-                owner = self._keys.owner(record.run_id)
-                pipe.set(owner, record.thread_id, px=int(keep * 1000) + TOMBSTONE_MS)
-                member = orjson.dumps([record.thread_id, record.run_id])
-                pipe.zadd(self._keys.listing, {member: record.created_at})
-                pipe.zremrangebyrank(self._keys.listing, 0, -(options.max_runs + 1))
+        write(pipe, self._keys, self._options, batch)
         pipe.execute()
 
     # -- lifetime ------------------------------------------------------------------------------
@@ -403,6 +311,8 @@ class Publisher:
             left = self._items
             self.counts["dropped"] += left
             self._work.clear()
+            self._runs.clear()
+            self._items = self._bytes = 0
         if left:
             _logger.warning(
                 "otelstream: %d stream items were not published to %s before exit",

@@ -13,10 +13,9 @@ that expired, is reported evicted (HTTP 410).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
-
-import orjson
 
 from otelstream.server import redis_config
 from otelstream.server.redis_layout import BLOCK, Keys, RunKeys, parse_id
@@ -57,10 +56,10 @@ def record_of(info: dict[bytes, bytes]) -> RunRecord | None:
         thread_id=text(b"thread_id"),
         graph=text(b"graph"),
         created_at=float(text(b"created_at") or 0),
-        metadata=orjson.loads(info.get(b"metadata") or b"{}"),
+        metadata=json.loads(info.get(b"metadata") or b"{}"),
         status=text(b"status"),
         updated_at=float(text(b"ended_at") or text(b"updated_at") or 0),
-        error=orjson.loads(error) if error else None,
+        error=json.loads(error) if error else None,
         items=int(text(b"n") or 0),
         dropped=int(text(b"lost") or 0) + int(text(b"trimmed") or 0),
     )
@@ -139,7 +138,7 @@ class RedisHistoryStore(HistoryStore):
                 members = await client.zrevrange(
                     self.keys.listing, 0, self.target.options.max_runs - 1
                 )
-                pairs = [orjson.loads(m) for m in members]
+                pairs = [json.loads(m) for m in members]
             else:
                 index = await client.xrange(self.keys.index(thread_id))
                 opened = [f[b"open"].decode() for _, f in index if b"open" in f]
