@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -33,7 +34,9 @@ from server_support import (
 )
 
 from otelstream import server
+from otelstream.cli import serve as serve_cli
 from otelstream.server import redis_config
+from otelstream.server.auth import TOKEN_ENV
 from otelstream.server.stores import open_store
 
 LOOP = {"count": 0, "log": []}
@@ -83,13 +86,18 @@ def test_store_urls_options_and_their_errors() -> None:
 def serve(url: str) -> subprocess.CompletedProcess[str]:
     """``otelstream serve`` against ``url``, expected to stop at once."""
     command = [sys.executable, "-m", "otelstream", "serve", "--store", url, "--port", "0"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k != redis_config.STORE_ENV}
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
 
 
 @pytest.mark.timeout(120)
 def test_serve_refuses_an_unreachable_or_wrong_password_redis_in_one_line(
     tmp_path: Path, exporter: Any
 ) -> None:
+    assert (serve_cli.STORE_ENV, serve_cli.TOKEN_ENV) == (redis_config.STORE_ENV, TOKEN_ENV)
+    for url, message in (("", "no stream store"), ("memory", "needs a shared store")):
+        wrong = serve(url)
+        assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and message in wrong.stderr
     closed = serve(f"redis://127.0.0.1:{free_port()}/0")
     assert closed.returncode == 2 and closed.stdout == ""
     assert closed.stderr.count("\n") == 1 and "is unreachable" in closed.stderr, closed.stderr

@@ -11,8 +11,8 @@ import json
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from otelstream.cli.serve import add_parser as add_serve_parser
 from otelstream.version import __version__
 
 Command = Callable[[argparse.Namespace], int]
@@ -149,30 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--subgraphs", action="store_true", help="debug: include subgraphs, with namespaces"
     )
     replay.set_defaults(command=_replay)
-    _add_serve(commands)
+    add_serve_parser(commands)
     return parser
-
-
-def _add_serve(commands: Any) -> None:
-    """``otelstream serve`` (its options need the server extra only when it runs)."""
-    try:
-        from otelstream.cli.serve import add_parser
-    except ImportError as exc:  # no orjson: the server extra is missing
-        missing = str(exc)
-
-        def command(args: argparse.Namespace) -> int:
-            print(
-                f"otelstream serve needs the server and redis extras: pip install "
-                f"'otelstream[server,redis]' ({missing})",
-                file=sys.stderr,
-            )
-            return 1
-
-        serve = commands.add_parser("serve", help="serve the runs in a shared stream store")
-        serve.add_argument("args", nargs=argparse.REMAINDER)
-        serve.set_defaults(command=command)
-        return
-    add_parser(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,14 +14,13 @@ import os
 import sys
 from typing import Any
 
-from otelstream.server.auth import TOKEN_ENV, is_loopback, token_from_env
-from otelstream.server.memory import MemoryHistoryStore
-from otelstream.server.redis_config import STORE_ENV
-from otelstream.server.store import StoreUnavailable
-from otelstream.server.stores import open_store
+STORE_ENV = "OTELSTREAM_STREAM_STORE"
+TOKEN_ENV = "OTELSTREAM_SERVER_TOKEN"
+"""As ``otelstream.server`` names them (not imported here: ``otelstream --help`` stays fast)."""
 
 
 def add_parser(commands: Any) -> None:
+    """``otelstream serve``'s options, on the command's subparsers."""
     serve = commands.add_parser(
         "serve",
         help="serve every run in a shared stream store (Redis) over HTTP",
@@ -46,6 +45,12 @@ def add_parser(commands: Any) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    """Check the store and the options (one line and exit code 2 if wrong), then serve."""
+    from otelstream.server.auth import is_loopback, token_from_env
+    from otelstream.server.memory import MemoryHistoryStore
+    from otelstream.server.store import StoreUnavailable
+    from otelstream.server.stores import open_store
+
     def fail(message: str) -> int:
         print(f"otelstream serve: {message}", file=sys.stderr)
         return 2
@@ -65,7 +70,10 @@ def serve_command(args: argparse.Namespace) -> int:
         return fail(f"--host {args.host} listens beyond this machine: give --token or ${TOKEN_ENV}")
     if args.workers < 1:
         return fail("--workers must be >= 1")
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError:
+        return fail("serving needs the server extra: pip install 'otelstream[server,redis]'")
 
     os.environ[STORE_ENV] = url  # what each worker's app reads
     if token is not None:
