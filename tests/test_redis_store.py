@@ -5,6 +5,7 @@ Redis Cluster, and Redis stopped in the middle of runs."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -33,11 +34,14 @@ from server_support import (
     wait_for,
 )
 
+import otelstream
 from otelstream import server
 from otelstream.cli import serve as serve_cli
 from otelstream.server import redis_config
 from otelstream.server.auth import TOKEN_ENV
+from otelstream.server.recorder import RunRecorder
 from otelstream.server.stores import open_store
+from otelstream.server.wire import WirePolicy
 
 LOOP = {"count": 0, "log": []}
 
@@ -284,13 +288,22 @@ def test_the_store_unchanged_on_a_redis_cluster(redis_cluster: RedisCluster, exp
 
 
 @pytest.mark.timeout(180)
-def test_redis_stopped_mid_run_and_restarted(tmp_path: Path, exporter: Any) -> None:
+@pytest.mark.parametrize("persistence", ["aof", "none"])
+def test_redis_stopped_mid_run_and_restarted(
+    persistence: str, tmp_path: Path, exporter: Any
+) -> None:
     """Runs go on while Redis is away and finish with the results they have without it;
     the publisher holds at most ``queue_items``, counts what it drops, marks the gap in the
-    run's stream, and publishes again once Redis is back."""
+    run's stream, and publishes again once Redis is back. A Redis that restarts empty (no
+    persistence) gets each run's first item again and a gap for what it lost."""
     data = tmp_path / "redis"
-    redis_server = start_redis(data, "--appendonly", "yes", "--appendfsync", "always")
+    aof = ["--appendonly", "yes", "--appendfsync", "always"] if persistence == "aof" else []
+    redis_server = start_redis(data, *aof)
     url = prefixed(redis_server.url, queue_items=300, timeout=0.5)
+    instrumentor = otelstream.instrument()
+    assert instrumentor.hub is not None and instrumentor.settings is not None
+    reference = server.MemoryHistoryStore()  # the same runs, recorded beside in memory
+    beside = RunRecorder(instrumentor.hub, reference, WirePolicy(instrumentor.settings))
     try:
         steps = 300
         want = long_loop(steps).invoke(LOOP, {"recursion_limit": 1000})  # not recorded
@@ -328,17 +341,28 @@ def test_redis_stopped_mid_run_and_restarted(tmp_path: Path, exporter: Any) -> N
                 record = recorded(running.url, run_id)
                 assert record is not None and record["status"] == "success"
                 served = sse_events(run_url(running.url, thread_id, run_id))
+                assert served[0][2] == {"run_id": str(run_id), "attempt": 1}
                 gaps = [e[2]["gap"] for e in served if e[1] == "metadata" and "gap" in e[2]]
-                assert served[-1][2].get("event") == "on_chain_end" or served[-1][2].get("dropped")
-                lost = sum(g["dropped"] for g in gaps)
+                queue = [g["dropped"] for g in gaps if "queue was full" in g["reason"]]
+                restart = [g["dropped"] for g in gaps if "lost by the stream store" in g["reason"]]
+                assert len(queue) + len(restart) == len(gaps) and queue
+                assert bool(restart) == (persistence == "none")
+                lost = sum(queue) + sum(restart)
                 assert record["dropped"] == lost and len(served) == record["items"]
-                if lost:
-                    assert served[-1][2] == {
-                        "run_id": str(run_id),
-                        "status": "success",
-                        "dropped": lost,
-                    }
-                dropped += lost
+                assert served[-2][2]["event"] == "on_chain_end"  # the run's last item
+                summary = {"run_id": str(run_id), "status": "success", "dropped": lost}
+                assert served[-1][2] == summary
+                # nothing lost silently: the items recorded beside in memory are those served
+                # (in order) and as many more as the gaps say
+                history = reference._runs[str(run_id)]
+                assert history.head is not None
+                whole = [json.loads(d) for d in [history.head.data, *history.datas]]
+                kept = [e[2] for e in served[:-1] if "gap" not in e[2]]
+                assert len(kept) + lost == len(whole)
+                rest = iter(whole)
+                assert all(any(item == w for w in rest) for item in kept), "out of order"
+                dropped += sum(queue)
             assert dropped == stats["dropped"]
     finally:
+        beside.close()
         redis_server.stop()

@@ -36,7 +36,7 @@ _RUN_BATCH = 1000
 _BATCH = 5000
 _BATCH_BYTES = 8 * 1024 * 1024
 """Most entries, and bytes of data, per pipeline."""
-LINGER = 0.01
+LINGER = 0.002
 """Seconds the thread waits after a send for more items (unless a batch's worth is queued):
 fewer, larger batches, and fewer switches of the GIL away from the graphs' threads."""
 _MAX_RUNS = 10_000
