@@ -229,6 +229,8 @@ class Endpoints:
                         active[record.run_id] = "0"
                     elif last is not None or record.status == st.RUNNING:
                         active[record.run_id] = last or "0"
+                        if last is not None and _issued(store, record.run_id, last):
+                            delivered.add(record.run_id)  # its run_done follows ``last``
             first = False
             entries: list[tuple[tuple[int, ...], int, st.Entry]] = []
             done: list[str] = []
@@ -257,3 +259,13 @@ class Endpoints:
                 await store.wait_thread(thread_id, version, _POLL)
             elif out and self.s.pace:
                 await asyncio.sleep(self.s.pace)
+
+
+def _issued(store: st.HistoryStore, run_id: str, event_id: str) -> bool:
+    """Whether ``event_id`` is one of the run's items: a client resuming after a run's last
+    item has not had its ``run_done`` marker, which came right after that item."""
+    try:
+        store.start(run_id, event_id)
+    except (st.BadEventId, st.HistoryEvicted, KeyError):
+        return False
+    return True
