@@ -270,7 +270,10 @@ def test_thread_stream_of_concurrent_runs_resumes_exactly(served: server.Running
     assert {e[2]["run_id"] for e in seen if e[1] == "metadata" and "attempt" in e[2]} == {
         seen[i][2]["run_id"] for i in done
     }
-    for cut in sorted({*range(0, len(seen) - 1, 9), done[0] - 1, done[0]}):
+    # every 9th event, and each run_done marker with the 8 events before it: a resume after
+    # a run's last item, or after another run's items that came before its marker
+    near = {j for i in done for j in range(max(0, i - 8), i + 1)}
+    for cut in sorted({*range(0, len(seen) - 1, 9), *near} - {len(seen) - 1}):
         after = seen[cut + 1 :]  # what the first client got after it
         rest = sse_events(url, headers={"Last-Event-ID": seen[cut][0]}, limit=len(after))
-        assert rest == after
+        assert rest == after, f"resuming after event {cut}"
