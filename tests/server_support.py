@@ -185,17 +185,29 @@ def assert_same_run(
         assert ids == sorted(set(ids)), "event ids must be unique and increasing"
     got_events = [data for event, data, _ in parts if event == "events"]
     want_events = [chunk for mode, chunk in items if mode == "events"]
-    assert got_events == as_recorded(want_events, got_events)
+    want_events = as_recorded(want_events, got_events)
+    assert got_events == want_events, difference("events", got_events, want_events)
     got_debug = [[list(split_name(e)[1]), data] for e, data, _ in parts if e.startswith("debug")]
     want_debug = [chunk for mode, chunk in items if mode == "debug"]
-    assert got_debug == as_recorded(want_debug, got_debug)
+    want_debug = as_recorded(want_debug, got_debug)
+    assert got_debug == want_debug, difference("debug", got_debug, want_debug)
     got_native = [
         [list(split_name(e)[1]), split_name(e)[0], data]
         for e, data, _ in parts
         if split_name(e)[0] in MODES
     ]
-    assert got_native == as_recorded(native, got_native)
+    want_native = as_recorded(native, got_native)
+    assert got_native == want_native, difference("values/updates/custom", got_native, want_native)
     assert got_events and got_debug and got_native
+
+
+def difference(what: str, got: list[Any], want: list[Any]) -> str:
+    """Where two item lists part (helpers get no pytest assertion rewriting)."""
+    pairs = enumerate(zip(got, want, strict=False))
+    at = next((i for i, (g, w) in pairs if g != w), min(len(got), len(want)))
+    served, in_process = (x[at] if at < len(x) else "(nothing)" for x in (got, want))
+    counts = f"{len(got)} served, {len(want)} in process"
+    return f"{what}: {counts}; item {at}: {served!r} != {in_process!r}"
 
 
 def split_name(event: str) -> tuple[str, tuple[str, ...]]:

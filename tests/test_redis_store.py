@@ -328,6 +328,8 @@ def test_redis_stopped_mid_run_and_restarted(
                 most = max(most, store.stats()["queued"])
                 time.sleep(0.01)
             assert all(r.done_at is None for r in runners), "the runs must outlast the outage"
+            away = httpx.get(f"{running.url}/runs/{run_ids[0]}", timeout=10)  # served meanwhile
+            assert away.status_code == 503 and "is unreachable" in away.json()["detail"]
             redis_server.start()
             for runner in runners:
                 runner.join(60)
