@@ -29,7 +29,7 @@ from server_support import adrive, drive, platform_json
 import otelstream
 from otelstream.server import publish
 
-LONG = Case("long", lambda: long_loop(50, delay=0.02), {"count": 0, "log": []}, True)
+LONG = Case("long", lambda: long_loop(20, delay=0.05), {"count": 0, "log": []}, True)
 
 
 def result(run: dict[str, Any], native: Any, items: Any, error: Any) -> dict[str, Any]:
