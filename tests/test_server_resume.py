@@ -266,3 +266,30 @@ def _unmarked(events: list[tuple[str | None, str, Any]]) -> list[tuple[str | Non
     """Events with no id on ``run_done`` markers: they carry none, and httpx-sse (like a
     browser's ``lastEventId``) reports the previous id for them, which a resume lacks."""
     return [(None if e[2].get("status") == "run_done" else e[0], e[1], e[2]) for e in events]
+
+
+def test_a_client_stuck_on_a_heartbeat_is_cut_too() -> None:
+    """The ASGI response on its own: the data sent, then the client's socket full, so the
+    heartbeat's send never returns; the stream is cut after ``send_timeout`` all the same."""
+    from otelstream.server.sse import HEARTBEAT, StreamResponse
+
+    async def body() -> Any:
+        yield b"event: metadata\r\ndata: {}\r\n\r\n"
+        await asyncio.Event().wait()  # the run goes on, with nothing to send for now
+
+    sent: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message.get("body", b"start"))
+        if message.get("body") == HEARTBEAT:
+            await asyncio.Event().wait()  # as uvicorn's send waits on a full socket
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()  # the client neither reads nor leaves
+        return {}
+
+    response = StreamResponse(body(), headers={}, heartbeat=0.2, send_timeout=0.5)
+    started = time.monotonic()
+    asyncio.run(asyncio.wait_for(response({"method": "GET"}, receive, send), 10))
+    assert 0.6 <= time.monotonic() - started < 3
+    assert sent[-1] == HEARTBEAT and sent.count(HEARTBEAT) == 1
