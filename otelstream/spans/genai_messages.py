@@ -18,6 +18,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from otelstream.semconv import GenAiOutputTypeValues
 from otelstream.serialization import safe_text
 
 Json = dict[str, Any]
@@ -397,9 +398,9 @@ def output_type(params: Mapping[str, Any], metadata: Mapping[str, Any]) -> str |
     response_format = params.get("response_format")
     kind = field(response_format, "type") if response_format is not None else None
     if kind in ("json_object", "json_schema") or metadata.get("ls_structured_output_format"):
-        return "json"
+        return GenAiOutputTypeValues.JSON.value
     if kind == "text":
-        return "text"
+        return GenAiOutputTypeValues.TEXT.value
     return None
 
 
