@@ -27,7 +27,7 @@ from test_serialization_properties import hostile, surrogates
 
 import otelstream
 from otelstream.config import Settings
-from otelstream.serialization import dumps
+from otelstream.serialization import TRUNCATION_MARKER, dumps
 from otelstream.spans import genai_messages as genai
 from otelstream.spans import tokens
 from otelstream.spans.content import Content, Marks
@@ -97,17 +97,15 @@ def _message(kind: str, content: Any, extra: Any) -> Any:
     return HumanMessage.model_construct(content=content, type="human", name=extra)
 
 
-messages = st.lists(
-    st.one_of(
-        hostile,
-        st.builds(_message, st.sampled_from(["ai", "tool", "human"]), contents, hostile),
-        st.dictionaries(
-            st.sampled_from(["role", "type", "content", "tool_calls"]), hostile, max_size=4
-        ),
-        st.tuples(hostile, contents),
+message_like = st.one_of(
+    hostile,
+    st.builds(_message, st.sampled_from(["ai", "tool", "human"]), contents, hostile),
+    st.dictionaries(
+        st.sampled_from(["role", "type", "content", "tool_calls"]), hostile, max_size=4
     ),
-    max_size=6,
+    st.tuples(hostile, contents),
 )
+messages = st.lists(message_like, max_size=6)
 
 
 def check_messages(converted: Any) -> None:
@@ -144,7 +142,7 @@ def test_any_message_list_converts_to_bounded_valid_json(items: Any) -> None:
 
 
 @SETTINGS
-@given(hostile)
+@given(message_like)
 def test_any_answer_and_any_state_convert(value: Any) -> None:
     for converted in (genai.output_message(value), *genai.last_answer({"messages": [value]})):
         if converted is not None:
@@ -207,6 +205,23 @@ def test_compact_chunks_decode_to_exactly_the_chunks(batch: list[Any]) -> None:
         text, lengths, json.loads(shared), json.loads(deltas) if deltas else None
     )
     assert decoded == json.loads(dumps(batch))
+
+
+@SETTINGS
+@given(chunks, st.integers(min_value=0, max_value=50))
+def test_cut_or_redacted_compact_chunks_are_not_decoded(batch: list[Any], keep: int) -> None:
+    """Text cut by the length limit, or per-chunk differences that are no longer JSON, give
+    no chunks (replay then says so) rather than wrongly sliced ones."""
+    encoded = tokens.encode(batch)
+    if encoded is None:
+        return
+    text, lengths, shared, deltas = encoded
+    shared_value = json.loads(shared)
+    if keep < len(text):
+        cut = text[:keep] + TRUNCATION_MARKER.format(len(text) - keep)
+        assert tokens.decode(cut, lengths, shared_value, None) is None
+    if deltas:
+        assert tokens.decode(text, lengths, shared_value, deltas[: len(deltas) // 2]) is None
 
 
 # --- through real runs -----------------------------------------------------------------------

@@ -342,3 +342,43 @@ def test_opentelemetry_instrument_can_use_the_file_exporter(tmp_path: Path) -> N
     }
     assert "invoke_workflow LangGraph" in names and "node a" in names
     assert metrics
+
+
+def test_an_exporter_that_fails_to_start_leaves_the_sdk_as_it_was(tmp_path: Path) -> None:
+    """A third-party traces exporter (an entry point, as `OTEL_TRACES_EXPORTER` names them)
+    whose constructor raises: configure() raises that error, and neither provider is set, so
+    the app can still set up its own."""
+    site = tmp_path / "site"
+    dist = site / "broken_exporter-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-exporter\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[opentelemetry_traces_exporter]\nbroken = broken_exporter:Broken\n"
+    )
+    (site / "broken_exporter.py").write_text(
+        "class Broken:\n    def __init__(self):\n        raise RuntimeError('no credentials')\n"
+    )
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import otelstream\n"
+        "from opentelemetry import metrics, trace\n"
+        "try:\n"
+        "    otelstream.configure()\n"
+        "except RuntimeError as exc:\n"
+        "    print('RAISED', exc)\n"
+        "print('PROVIDERS', type(trace.get_tracer_provider()).__name__,"
+        " type(metrics.get_meter_provider()).__name__)\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSTREAM_"))}
+    clean.update(
+        HOME=str(tmp_path),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        PYTHONPATH=str(site),
+        OTEL_TRACES_EXPORTER="broken",
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "RAISED no credentials" in proc.stdout
+    assert "PROVIDERS ProxyTracerProvider _ProxyMeterProvider" in proc.stdout

@@ -277,3 +277,30 @@ def test_thread_stream_of_concurrent_runs_resumes_exactly(served: server.Running
         after = seen[cut + 1 :]  # what the first client got after it
         rest = sse_events(url, headers={"Last-Event-ID": seen[cut][0]}, limit=len(after))
         assert rest == after, f"resuming after event {cut}"
+
+
+def test_a_client_stuck_on_a_heartbeat_is_cut_too() -> None:
+    """The ASGI response on its own: the data sent, then the client's socket full, so the
+    heartbeat's send never returns; the stream is cut after ``send_timeout`` all the same."""
+    from otelstream.server.sse import HEARTBEAT, StreamResponse
+
+    async def body() -> Any:
+        yield b"event: metadata\r\ndata: {}\r\n\r\n"
+        await asyncio.Event().wait()  # the run goes on, with nothing to send for now
+
+    sent: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message.get("body", b"start"))
+        if message.get("body") == HEARTBEAT:
+            await asyncio.Event().wait()  # as uvicorn's send waits on a full socket
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()  # the client neither reads nor leaves
+        return {}
+
+    response = StreamResponse(body(), headers={}, heartbeat=0.2, send_timeout=0.5)
+    started = time.monotonic()
+    asyncio.run(asyncio.wait_for(response({"method": "GET"}, receive, send), 10))
+    assert 0.6 <= time.monotonic() - started < 3
+    assert sent[-1] == HEARTBEAT and sent.count(HEARTBEAT) == 1

@@ -4,6 +4,7 @@ and the HTTP status and JSON body of every refusal (never a traceback)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -263,3 +264,18 @@ def test_a_deeply_nested_payload_does_not_crash_the_process() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("a\x00b", "ab"),  # NULs are dropped, as the Platform drops them
+        ("\\u0000", "\\u0000"),  # a backslash and "u0000" are text, kept
+        ({"path": "C:\\u0000x\x00"}, {"path": "C:\\u0000x"}),
+        (["\\\x00", "\\\\u0000"], ["\\", "\\\\u0000"]),
+    ],
+)
+def test_wire_json_drops_nul_characters_only(value: Any, sent: Any) -> None:
+    from otelstream.server.wire import dumpb
+
+    assert json.loads(dumpb(value)) == sent

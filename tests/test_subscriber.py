@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import time
 import uuid
@@ -182,6 +183,42 @@ def test_concurrent_runs_are_isolated(exporter: InMemorySpanExporter) -> None:
         assert len({e["run_id"] for _, e in items}) == len({e["run_id"] for _, e in solo})
     runs = [{e["run_id"] for _, e in items} for items in seen.values()]
     assert len(set().union(*runs)) == sum(map(len, runs)), "a run id appears in two streams"
+
+
+@pytest.mark.timeout(60)
+def test_a_subscription_follows_one_run_when_two_start_at_once(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """Runs of one thread started together: each waiting subscription binds to exactly one
+    of them (with tiny thread switch intervals, so the start races really interleave)."""
+    case = CASES["linear"]
+    graph = case.build()
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for round_ in range(20):
+            thread_id = f"twin-{round_}"
+            config = {"configurable": {"thread_id": thread_id}}
+            subs = [otelstream.subscribe(thread_id=thread_id) for _ in range(3)]
+            barrier = threading.Barrier(4)
+
+            def run(config: dict[str, Any] = config, barrier: threading.Barrier = barrier) -> None:
+                barrier.wait(10)
+                graph.invoke(case.input, config)
+
+            runners = [threading.Thread(target=run) for _ in range(4)]
+            for t in runners:
+                t.start()
+            for t in runners:
+                t.join(30)
+            for sub in subs:
+                with sub:
+                    items = list(sub)
+                roots = {e["run_id"] for _, e in items if not e["parent_ids"]}
+                assert len(roots) == 1, f"round {round_}: one subscription saw runs {roots}"
+                assert items[-1][1]["event"] == "on_chain_end"
+    finally:
+        sys.setswitchinterval(old)
 
 
 # --- async ---

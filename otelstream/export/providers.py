@@ -111,13 +111,26 @@ def configure_providers(
         names = check_settings(signals)  # raises before anything is set up
         path = Path(file) if file is not None else default_path()
         resource = _resource(service_name, resource_attributes)
+        # both built before either is set: a failing exporter leaves the SDK as it was
         meters: list[str] | str = "existing"
+        meter_provider = None
         if "metrics" in signals:
-            meters = _set_meter_provider(names["metrics"], path, resource)
+            meter_provider, meters = _meter_provider(names["metrics"], path, resource)
         traces: list[str] | str = "existing"
-        if "traces" in signals:  # after the meter provider: the traces count drops in it
-            provider, traces = _tracer_provider(names["traces"], path, resource, None)
-            trace.set_tracer_provider(provider)
+        tracer_provider = None
+        if "traces" in signals:  # trace drops are counted in the new meter provider
+            try:
+                tracer_provider, traces = _tracer_provider(
+                    names["traces"], path, resource, meter_provider
+                )
+            except BaseException:
+                if meter_provider is not None:
+                    meter_provider.shutdown()
+                raise
+        if meter_provider is not None:
+            metrics.set_meter_provider(meter_provider)
+        if tracer_provider is not None:
+            trace.set_tracer_provider(tracer_provider)
         used_file = FILE_EXPORTER in traces or FILE_EXPORTER in meters
         _done = Setup(traces, meters, path if used_file else None)
     if used_file:
@@ -323,8 +336,9 @@ def _tracer_provider(
     return provider, [label for label, _ in exporters]
 
 
-def _set_meter_provider(names: list[str], path: Path, resource: Resource) -> list[str]:
+def _meter_provider(
+    names: list[str], path: Path, resource: Resource
+) -> tuple[MeterProvider, list[str]]:
     readers = [_metric_reader(n, path) for n in names]
     provider = MeterProvider(resource=resource, metric_readers=[r for _, r in readers])
-    metrics.set_meter_provider(provider)
-    return [label for label, _ in readers]
+    return provider, [label for label, _ in readers]

@@ -28,6 +28,8 @@ the runs of that thread?"""
 
 
 def token_from_env(token: str | None) -> str | None:
+    """The token given, else ``OTELSTREAM_SERVER_TOKEN``'s; ``ValueError`` for a blank one
+    (a server that looks protected and is not must not start)."""
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
     if token is not None and not token.strip():

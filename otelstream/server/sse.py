@@ -70,7 +70,6 @@ class StreamResponse(Response):
         self.heartbeat = heartbeat
         self.send_timeout = send_timeout
         self._since: float | None = None  # when the pending data send started
-        self._beat_since: float | None = None  # when the pending heartbeat send started
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
@@ -102,27 +101,31 @@ class StreamResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _beat(self, send: Send) -> None:
-        """Heartbeats on a fixed timer; returns (cutting the stream) when a send is stuck."""
+        """Heartbeats on a fixed timer; returns (cutting the stream) when a send is stuck,
+        the data's or a heartbeat's own (which therefore waits at most ``send_timeout``)."""
         loop = asyncio.get_running_loop()
         tick = min(self.heartbeat, self.send_timeout) / 2
         next_beat = loop.time() + self.heartbeat
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
-            pending = [t for t in (self._since, self._beat_since) if t is not None]
-            if pending and now - min(pending) > self.send_timeout:
-                _logger.info(
-                    "otelstream: an SSE client read nothing for %ss; its stream is cut, it can "
-                    "resume with Last-Event-ID",
-                    self.send_timeout,
-                )
-                return
+            if self._since is not None and now - self._since > self.send_timeout:
+                return self._cut()
             if now >= next_beat:
                 next_beat += self.heartbeat
                 if self._since is None:  # none while a write waits
-                    self._beat_since = now
-                    await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
-                    self._beat_since = None
+                    beat = {"type": "http.response.body", "body": HEARTBEAT, "more_body": True}
+                    try:
+                        await asyncio.wait_for(send(beat), self.send_timeout)
+                    except asyncio.TimeoutError:
+                        return self._cut()
+
+    def _cut(self) -> None:
+        _logger.info(
+            "otelstream: an SSE client read nothing for %ss; its stream is cut, it can "
+            "resume with Last-Event-ID",
+            self.send_timeout,
+        )
 
 
 async def _gone(receive: Receive) -> None:

@@ -101,6 +101,10 @@ _ENCODER = json.JSONEncoder(
 )
 
 
+_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+"""A JSON ``\\u0000`` escape, not a literal backslash followed by ``u0000``."""
+
+
 def _finite(obj: Any) -> Any:
     """``obj`` with NaN and infinities as None, as orjson writes them (only for payloads
     that hold them: the encoder refuses them, so the common case pays nothing)."""
@@ -124,7 +128,9 @@ def dumpb(obj: Any) -> bytes:
             text = serialization.dumps(obj)
     except Exception:  # keys of odd types, an integer out of range, a failing model_dump ...
         text = serialization.dumps(obj)
-    return text.replace("\\u0000", "").encode("utf-8", "replace")
+    if "\\u0000" in text:  # NULs dropped, as the Platform does; an escaped backslash kept
+        text = _NUL.sub(r"\1", text)
+    return text.encode("utf-8", "replace")
 
 
 class WirePolicy:

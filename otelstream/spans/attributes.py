@@ -34,6 +34,8 @@ def count(value: Any) -> int | None:
 
 
 def model_name(run: RunInfo) -> str | None:
+    """The model a model run asked for: LangChain's ``ls_model_name``, else the
+    invocation parameters' model name (``model``, ``model_name``, ``model_id``, ...)."""
     name = run.metadata.get("ls_model_name")
     if isinstance(name, str) and name:
         return name

@@ -5,6 +5,8 @@ interrupt payloads, metadata, error messages) goes through here, so the content 
 applied in one place: with capture off a payload is exported as ``"[redacted]"``; with it
 on, its JSON form goes through ``redact(key, text)`` and is cut to ``max_attribute_length``
 with a visible marker, and the cut attribute's key is listed in ``otelstream.truncated``.
+Metadata and error messages are not payloads (``scrub``): they go through the redaction
+hook and the limit whatever the capture switch says.
 """
 
 from __future__ import annotations

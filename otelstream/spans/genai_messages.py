@@ -18,6 +18,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from otelstream.semconv import GenAiOutputTypeValues
 from otelstream.serialization import safe_text
 
 Json = dict[str, Any]
@@ -305,18 +306,14 @@ def messages(items: Any) -> list[Json]:
     """A sequence of LangChain messages as GenAI messages (a single message is a list of one)."""
     if isinstance(items, (str, Mapping)) or not isinstance(items, Sequence):
         items = [items]
-    out: list[Json] = []
-    for item in items:
-        try:
-            converted = message(item)
-        except Exception:  # an object whose attributes raise is still shown, not lost
-            converted = {
-                "role": "unknown",
-                "parts": [_generic(type(item).__name__, safe_text(item))],
-            }
-        if converted is not None:
-            out.append(converted)
-    return out
+    return [m for m in map(_safe_message, items) if m is not None]
+
+
+def _safe_message(item: Any) -> Json | None:
+    try:
+        return message(item)
+    except Exception:  # an object whose attributes raise is still shown, not lost
+        return {"role": "unknown", "parts": [_generic(type(item).__name__, safe_text(item))]}
 
 
 def split_system(converted: list[Json]) -> tuple[list[Json], list[Json]]:
@@ -339,7 +336,7 @@ def finish_reason(raw: Any, has_tool_calls: bool) -> str:
 
 def output_message(item: Any) -> Json | None:
     """A model's answer as an output message, with its finish reason."""
-    converted = message(item)
+    converted = _safe_message(item)
     if converted is None:
         return None
     metadata = field(item, "response_metadata")
@@ -401,9 +398,9 @@ def output_type(params: Mapping[str, Any], metadata: Mapping[str, Any]) -> str |
     response_format = params.get("response_format")
     kind = field(response_format, "type") if response_format is not None else None
     if kind in ("json_object", "json_schema") or metadata.get("ls_structured_output_format"):
-        return "json"
+        return GenAiOutputTypeValues.JSON.value
     if kind == "text":
-        return "text"
+        return GenAiOutputTypeValues.TEXT.value
     return None
 
 

@@ -25,6 +25,8 @@ def _class_names(error: BaseException) -> set[str]:
 
 
 def is_interrupt(error: BaseException | None) -> bool:
+    """Whether a run ended in LangGraph's ``GraphInterrupt`` (a pause, not a failure),
+    told by class name so that LangGraph need not be imported."""
     return error is not None and "GraphInterrupt" in _class_names(error)
 
 

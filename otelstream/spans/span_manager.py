@@ -223,6 +223,7 @@ class SpanManager:
         state = self._open.get(ev.run)
         if state is None:
             return
+        self._flush(state)  # after the chunks streamed before it
         attrs: dict[str, Any] = {
             sc.LC_EVENT_SEQ: next(self._seq),
             sc.LG_CUSTOM_DATA: self._content.payload(state, "custom", ev.data),

@@ -22,9 +22,13 @@ the plain JSON list, ``langchain.event.data_list``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from otelstream.serialization import dumps
+from otelstream.serialization import TRUNCATION_MARKER, dumps
+
+_CUT = re.compile(re.escape(TRUNCATION_MARKER).replace(r"\{\}", r"\d+") + "$")
+"""The length limit's marker at the end of a cut text."""
 
 
 def _fields(first: Any) -> tuple[str, ...] | None:
@@ -99,14 +103,20 @@ def decode(text: Any, lengths: Any, shared: Any, deltas: Any) -> list[Any] | Non
     they are JSON); None when they cannot be decoded (redacted, or cut by the length limit)."""
     if not isinstance(text, str) or not isinstance(lengths, list) or not isinstance(shared, dict):
         return None
-    if not isinstance(deltas, dict):
+    if not all(type(n) is int and n >= 0 for n in lengths) or sum(lengths) != len(text):
+        return None  # the text was cut or redacted: its pieces are not there to slice
+    if text.endswith("chars]") and _CUT.search(text):
+        return None  # cut, and by chance to the very same length
+    if deltas is None:
         deltas = {}
+    elif not isinstance(deltas, dict):  # cut or redacted: what differed per chunk is lost
+        return None
     chunks: list[Any] = []
     at = 0
     for index, length in enumerate(lengths):
         chunk = dict(shared)
-        chunk["content"] = text[at : at + int(length)]
-        at += int(length)
+        chunk["content"] = text[at : at + length]
+        at += length
         delta = deltas.get(str(index))
         if isinstance(delta, dict):
             chunk.update(delta)

@@ -51,10 +51,12 @@ class SubscriberHub:
         self._watchers: tuple[Watcher, ...] = ()
 
     def add_watcher(self, watcher: Watcher) -> None:
+        """Let ``watcher`` see every root run as it starts (the server's run recorder)."""
         with self._lock:
             self._watchers = (*self._watchers, watcher)
 
     def remove_watcher(self, watcher: Watcher) -> None:
+        """Stop showing root runs to ``watcher``; runs it already follows go on."""
         with self._lock:
             self._watchers = tuple(w for w in self._watchers if w is not watcher)
 
@@ -78,14 +80,17 @@ class SubscriberHub:
         """Subscriptions waiting for a root run with this thread or run id (not yet bound)."""
         if not self._waiting:
             return []
-        thread = None if thread_id is None else str(thread_id)
         with self._lock:
-            return [
-                s
-                for s in self._waiting
-                if (s.run_id is not None and s.run_id == run_id)
-                or (s.run_id is None and s.thread_id is not None and s.thread_id == thread)
-            ]
+            return self._matching(thread_id, run_id)
+
+    def _matching(self, thread_id: Any, run_id: UUID | None) -> list[Subscription]:
+        thread = None if thread_id is None else str(thread_id)
+        return [
+            s
+            for s in self._waiting
+            if (s.run_id is not None and s.run_id == run_id)
+            or (s.run_id is None and s.thread_id is not None and s.thread_id == thread)
+        ]
 
     # -- StreamDemand (asked by the capture hooks) ---------------------------------------------
     def wants_tokens(self, thread_id: Any, run_id: UUID | None, graph: str | None = None) -> bool:
@@ -170,12 +175,14 @@ class SubscriberHub:
                 report_failure("stream watcher", exc)
 
     def _bind(self, root: RunInfo) -> None:
-        found = self.matching(root.metadata.get("thread_id"), root.run_id)
-        if not found:
-            return
-        with self._lock:  # bound subscriptions stop waiting: each follows exactly one run
+        # found and taken in one step: each subscription follows exactly one run, even when
+        # two runs of its thread start at once
+        with self._lock:
+            found = self._matching(root.metadata.get("thread_id"), root.run_id)
             for s in found:
                 self._waiting.discard(s)
+        if not found:
+            return
         for s in found:
             s.bind(root)
         self._followers[root] = found
