@@ -271,8 +271,10 @@ def main() -> None:
         lat = latency(url, lat_runs, per_run, tokens, 0.02)
     p50, p99 = percentile(lat["latencies_ms"], 0.5), percentile(lat["latencies_ms"], 0.99)
 
-    print(f"\nitems of an agent run: {len(items) // 5}, {statistics.mean(sizes):.0f} bytes mean, ")
-    print(f"{sum(sizes) / 5 / 1024:.1f} KiB per run (event names and JSON data)\n")
+    print(
+        f"\nitems of an agent run: {len(items) // 5}, {statistics.mean(sizes):.0f} bytes mean, "
+        f"{sum(sizes) / 5 / 1024:.1f} KiB per run (event names and JSON data)\n"
+    )
     print("| measure | value | target |")
     print("|---|---|---|")
     print(f"| publishing throughput, one process | {tp['items_per_s']:,.0f} items/s | - |")
