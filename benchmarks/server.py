@@ -229,7 +229,7 @@ def main() -> None:
             latencies += out["latencies_ms"]
             items += out["items"]
             client_cpu += out["cpu_s"]
-        recorded = sum(r.items for r in srv.app.state.store.runs())
+        recorded = sum(r.items for r in asyncio.run(srv.app.state.store.runs()))
     finally:
         srv.stop()
         shutil.rmtree(scratch, ignore_errors=True)

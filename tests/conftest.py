@@ -20,8 +20,8 @@ if TYPE_CHECKING:  # LangChain is imported by the tests that use it, not by ever
 
 # The real backends' fixtures and hooks, registered here too so that the pytest-xdist
 # controller (which collects no test module) schedules the Phoenix files on one worker and
-# prints the servers' install and start-up timings.
-pytest_plugins = ["backends"]
+# prints the servers' install and start-up timings; Redis servers for the stream store.
+pytest_plugins = ["backends", "redis_support"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ import pytest
 from graphs import Case
 from httpx_sse import connect_sse
 
+import otelstream
 from otelstream import server
 
 
@@ -43,13 +44,45 @@ def platform_json(obj: Any) -> Any:
 
 
 @pytest.fixture
-def served(exporter: Any) -> Iterator[server.RunningServer]:
-    """otelstream instrumented (in-memory spans) and serving on a free loopback port."""
-    running = server.start(port=0)
+def served(request: pytest.FixtureRequest, exporter: Any) -> Iterator[server.RunningServer]:
+    """otelstream instrumented (in-memory spans) and serving on a free loopback port, its
+    runs in memory, or (``@pytest.mark.parametrize("served", ["redis"], indirect=True)``) in
+    the session's Redis, under a prefix of its own."""
+    store = None
+    if getattr(request, "param", "memory") == "redis":
+        redis = request.getfixturevalue("redis_server")
+        store = f"{redis.url}?prefix=t{uuid.uuid4().hex[:12]}"
+    running = server.start(port=0, store=store)
     try:
         yield running
     finally:
         running.stop()
+
+
+BOTH_STORES = pytest.mark.parametrize("served", ["memory", "redis"], indirect=True)
+"""Runs a test with the in-memory store and with Redis."""
+
+
+def settle(served: server.RunningServer) -> None:
+    """Until the runs this process recorded are readable by any server (a shared store
+    publishes from a background thread)."""
+    assert served.app.state.store.flush(10), "the store did not take the runs in time"
+
+
+def follower_waits(served: server.RunningServer) -> bool:
+    """Whether some reader waits for news: on the in-memory store, or blocked in Redis."""
+    store = served.app.state.store
+    if isinstance(store, server.MemoryHistoryStore):
+        return store.waiting() > 0
+    import redis
+
+    clients = redis.Redis.from_url(store.target.url).client_list()
+    return any(c["cmd"] == "xread" and "b" in c["flags"] for c in clients)
+
+
+def event_key(event_id: str) -> tuple[int, ...]:
+    """An event id's order: ``"17"`` (in memory) or ``"1700000000000-3"`` (Redis)."""
+    return tuple(int(part) for part in event_id.split("-"))
 
 
 def run_config(case: Case, thread_id: str, run_id: uuid.UUID) -> dict[str, Any]:
@@ -84,6 +117,97 @@ class Background:
     def join(self, timeout: float = 30) -> None:
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "the run did not finish"
+
+
+def drive(
+    case: Case, thread_id: str, run_id: uuid.UUID | None = None
+) -> tuple[str, list[Any], list[Any], BaseException | None]:
+    """Run ``case`` through LangGraph's own stream (values, updates, custom, subgraphs) while
+    ``subscribe`` follows it; its run id, the native items, the subscriber's, the error."""
+    run_id = run_id or uuid.uuid4()
+    graph, config = case.build(), run_config(case, thread_id, run_id)
+    native: list[Any] = []
+
+    async def astream() -> None:
+        async for item in graph.astream(case.input, config, stream_mode=MODES, subgraphs=True):
+            native.append(item)
+
+    def stream() -> None:
+        native.extend(graph.stream(case.input, config, stream_mode=MODES, subgraphs=True))
+
+    with otelstream.subscribe(run_id=run_id, modes=("events", "debug"), subgraphs=True) as sub:
+        runner = Background(astream if case.is_async else stream)
+        items = list(sub)
+        runner.join()
+    assert sub.dropped == 0
+    return str(run_id), native, items, runner.error
+
+
+async def adrive(
+    case: Case, thread_id: str, run_id: uuid.UUID
+) -> tuple[list[Any], list[Any], BaseException | None]:
+    """``drive`` as a task of the caller's event loop: the native items, the subscriber's,
+    the error."""
+    graph, config = case.build(), run_config(case, thread_id, run_id)
+    native: list[Any] = []
+    items: list[Any] = []
+    error = None
+    with otelstream.subscribe(run_id=run_id, modes=("events", "debug"), subgraphs=True) as sub:
+
+        async def follow() -> None:
+            async for item in sub:
+                items.append(item)
+
+        follower = asyncio.create_task(follow())
+        try:
+            async for item in graph.astream(case.input, config, stream_mode=MODES, subgraphs=True):
+                native.append(item)
+        except Exception as exc:
+            error = exc
+        await follower
+    assert sub.dropped == 0
+    return native, items, error
+
+
+MODES = ["values", "updates", "custom"]
+"""LangGraph's own modes ``drive`` streams (``events``/``debug`` come from ``subscribe``)."""
+
+
+def assert_same_run(
+    parts: list[tuple[str, Any, str | None]], run_id: str, native: Any, items: list[Any]
+) -> None:
+    """A run's served stream (``(event, data, id)``, ids where the client gives them) is
+    the Platform's JSON form of its in-process streams, item for item: ``native`` (LangGraph's
+    own items, as ``platform_json``) and ``items`` (the subscriber's ``[mode, platform_json]``)."""
+    assert parts[0][:2] == ("metadata", {"run_id": run_id, "attempt": 1})
+    if parts[0][2] is not None:  # langgraph-sdk >= 0.3 gives the event ids
+        ids = [event_key(i) for _, _, i in parts]
+        assert ids == sorted(set(ids)), "event ids must be unique and increasing"
+    got_events = [data for event, data, _ in parts if event == "events"]
+    want_events = [chunk for mode, chunk in items if mode == "events"]
+    want_events = as_recorded(want_events, got_events)
+    assert got_events == want_events, difference("events", got_events, want_events)
+    got_debug = [[list(split_name(e)[1]), data] for e, data, _ in parts if e.startswith("debug")]
+    want_debug = [chunk for mode, chunk in items if mode == "debug"]
+    want_debug = as_recorded(want_debug, got_debug)
+    assert got_debug == want_debug, difference("debug", got_debug, want_debug)
+    got_native = [
+        [list(split_name(e)[1]), split_name(e)[0], data]
+        for e, data, _ in parts
+        if split_name(e)[0] in MODES
+    ]
+    want_native = as_recorded(native, got_native)
+    assert got_native == want_native, difference("values/updates/custom", got_native, want_native)
+    assert got_events and got_debug and got_native
+
+
+def difference(what: str, got: list[Any], want: list[Any]) -> str:
+    """Where two item lists part (helpers get no pytest assertion rewriting)."""
+    pairs = enumerate(zip(got, want, strict=False))
+    at = next((i for i, (g, w) in pairs if g != w), min(len(got), len(want)))
+    served, in_process = (x[at] if at < len(x) else "(nothing)" for x in (got, want))
+    counts = f"{len(got)} served, {len(want)} in process"
+    return f"{what}: {counts}; item {at}: {served!r} != {in_process!r}"
 
 
 def split_name(event: str) -> tuple[str, tuple[str, ...]]:
@@ -122,6 +246,12 @@ def sse_events(
                 if until_runs_done == 0:
                     break
     return out
+
+
+def recorded(base: str, run_id: Any) -> dict[str, Any] | None:
+    """The run's record as the server answers it (``GET /runs/{id}``), or None (404)."""
+    response = _client().get(f"{base}/runs/{run_id}")
+    return None if response.status_code == 404 else response.raise_for_status().json()
 
 
 def wait_for(predicate: Any, timeout: float = 10.0) -> None:

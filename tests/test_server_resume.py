@@ -14,7 +14,18 @@ import pytest
 from graphs import CASES, long_loop
 from langgraph.graph import START, StateGraph
 from langgraph_sdk import get_client
-from server_support import Background, run_config, served, sse_events, wait_for
+from server_support import (
+    BOTH_STORES,
+    Background,
+    event_key,
+    follower_waits,
+    recorded,
+    run_config,
+    served,
+    settle,
+    sse_events,
+    wait_for,
+)
 from typing_extensions import TypedDict
 
 from otelstream import server
@@ -32,10 +43,12 @@ def finished_run(served: server.RunningServer, thread_id: str) -> tuple[str, lis
     case = CASES["agent"]
     run_id = uuid.uuid4()
     case.build().invoke(case.input, run_config(case, thread_id, run_id))
+    settle(served)
     full = sse_events(stream_url(served.url, thread_id, run_id))
     return str(run_id), full
 
 
+@BOTH_STORES
 @pytest.mark.timeout(120)
 def test_resume_after_every_cut_point_of_a_finished_run(served: server.RunningServer) -> None:
     run_id, full = finished_run(served, "cuts")
@@ -56,6 +69,7 @@ def test_resume_after_every_cut_point_of_a_finished_run(served: server.RunningSe
         assert sse_events(url, headers={"Last-Event-ID": everything}) == full
 
 
+@BOTH_STORES
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("cut", [1, 2, 10, 40, 90])
 def test_resume_during_a_live_run(cut: int, served: server.RunningServer) -> None:
@@ -65,7 +79,7 @@ def test_resume_during_a_live_run(cut: int, served: server.RunningServer) -> Non
     config = {"configurable": {"thread_id": "live"}, "run_id": run_id, "recursion_limit": 500}
     runner = Background(lambda: long_loop(60, delay=0.01).invoke(LOOP, config))
     url = stream_url(served.url, "live", run_id)
-    wait_for(lambda: served.app.state.store.get_run(str(run_id)) is not None)
+    wait_for(lambda: recorded(served.url, run_id) is not None)
     first = sse_events(url, limit=cut)
     assert runner.done_at is None, "the run must still be going when the client drops"
     rest = sse_events(url, headers={"Last-Event-ID": first[-1][0]})
@@ -75,12 +89,13 @@ def test_resume_during_a_live_run(cut: int, served: server.RunningServer) -> Non
     assert full[-1][2]["event"] == "on_chain_end"
 
 
+@BOTH_STORES
 @pytest.mark.timeout(60)
 def test_sdk_resumes_with_last_event_id(served: server.RunningServer) -> None:
     run_id = uuid.uuid4()
     config = {"configurable": {"thread_id": "sdk-resume"}, "run_id": run_id, "recursion_limit": 500}
     runner = Background(lambda: long_loop(40, delay=0.01).invoke(LOOP, config))
-    wait_for(lambda: served.app.state.store.get_run(str(run_id)) is not None)
+    wait_for(lambda: recorded(served.url, run_id) is not None)
     url = stream_url(served.url, "sdk-resume", run_id)
 
     async def read(last: str | None, limit: int | None) -> list[Any]:
@@ -113,13 +128,13 @@ def test_bounded_history_counts_drops_and_refuses_evicted_resumes(exporter: Any)
         long_loop(30).invoke(LOOP, config)
         url = stream_url(small.url, "small", run_id)
         kept = sse_events(url)
-        record = small.app.state.store.get_run(str(run_id))
-        assert record.dropped > 0 and record.status == "success"
+        record = recorded(small.url, run_id)
+        assert record["dropped"] > 0 and record["status"] == "success"
         # metadata first (always kept), the latest items, then the final drop count
         assert kept[0][1] == "metadata" and kept[0][2]["run_id"] == str(run_id)
         assert kept[-1][1:] == (
             "metadata",
-            {"run_id": str(run_id), "status": "success", "dropped": record.dropped},
+            {"run_id": str(run_id), "status": "success", "dropped": record["dropped"]},
         )
         assert len(kept) == 1 + 20 + 1  # metadata, the 20 kept, the drop count
         # resuming from the metadata event, whose successors are gone: 410, said clearly
@@ -176,7 +191,7 @@ def test_a_slow_client_slows_nothing_and_is_cut_resumably(exporter: Any) -> None
         graph = blob_loop(30, 50_000)  # megabytes: far beyond the socket buffers
         started = time.monotonic()
         runner = Background(lambda: graph.invoke({"count": 0, "blob": ""}, config))
-        wait_for(lambda: srv.app.state.store.get_run(str(run_id)) is not None)
+        wait_for(lambda: recorded(srv.url, run_id) is not None)
         slow = raw_get(srv.url, path)
         fast = Background(lambda: sse_events(srv.url + path))
         runner.join()
@@ -215,7 +230,7 @@ def test_clients_that_leave_free_everything(served: server.RunningServer) -> Non
     config = {"configurable": {"thread_id": "leave"}, "run_id": run_id, "recursion_limit": 500}
     runner = Background(lambda: long_loop(200, delay=0.01).invoke(LOOP, config))
     store = served.app.state.store
-    wait_for(lambda: store.get_run(str(run_id)) is not None)
+    wait_for(lambda: recorded(served.url, run_id) is not None)
     for _ in range(5):
         assert sse_events(stream_url(served.url, "leave", run_id), limit=3)
     thread_watchers = [
@@ -226,16 +241,17 @@ def test_clients_that_leave_free_everything(served: server.RunningServer) -> Non
     wait_for(lambda: store.waiting() == 0)
     assert runner.done_at is None, "the run goes on"
     runner.join()
-    assert store.get_run(str(run_id)).status == "success"
+    assert recorded(served.url, run_id)["status"] == "success"
 
 
+@BOTH_STORES
 @pytest.mark.timeout(120)
 def test_thread_stream_of_concurrent_runs_resumes_exactly(served: server.RunningServer) -> None:
     """Two runs at once on one thread: the thread's stream gives their items in id order,
-    and resuming it after any event id gives exactly the rest (run_done markers have none)."""
+    and resuming it after any event id, a run_done marker's too, gives exactly the rest."""
     url = f"{served.url}/threads/both/stream"
     follower = Background(lambda: sse_events(url, limit=10_000_000, until_runs_done=2))
-    wait_for(lambda: served.app.state.store.waiting() > 0)
+    wait_for(lambda: follower_waits(served))
     runners = [
         Background(
             lambda: long_loop(20, delay=0.005).invoke(
@@ -248,24 +264,19 @@ def test_thread_stream_of_concurrent_runs_resumes_exactly(served: server.Running
         runner.join()
     follower.join()
     seen = follower.result
-    items = [e for e in seen if e[2].get("status") != "run_done"]
-    ids = [int(e[0]) for e in items]
-    assert ids == sorted(set(ids)) and len(ids) > 100
+    keys = [event_key(e[0]) for e in seen]
+    assert keys == sorted(set(keys)) and len(keys) > 100
+    done = [i for i, e in enumerate(seen) if e[2].get("status") == "run_done"]
     assert {e[2]["run_id"] for e in seen if e[1] == "metadata" and "attempt" in e[2]} == {
-        e[2]["run_id"] for e in seen if e[2].get("status") == "run_done"
+        seen[i][2]["run_id"] for i in done
     }
-    lasts = [seen[i - 1] for i, e in enumerate(seen) if e[2].get("status") == "run_done"]
-    cuts = set(range(0, len(items), 9)) | {items.index(e) for e in lasts}
-    for cut in sorted(cuts):  # also right before each run_done marker
-        after = seen[seen.index(items[cut]) + 1 :]  # what the first client got after it
-        rest = sse_events(url, headers={"Last-Event-ID": items[cut][0]}, limit=len(after))
-        assert _unmarked(rest) == _unmarked(after)
-
-
-def _unmarked(events: list[tuple[str | None, str, Any]]) -> list[tuple[str | None, str, Any]]:
-    """Events with no id on ``run_done`` markers: they carry none, and httpx-sse (like a
-    browser's ``lastEventId``) reports the previous id for them, which a resume lacks."""
-    return [(None if e[2].get("status") == "run_done" else e[0], e[1], e[2]) for e in events]
+    # every 9th event, and each run_done marker with the 8 events before it: a resume after
+    # a run's last item, or after another run's items that came before its marker
+    near = {j for i in done for j in range(max(0, i - 8), i + 1)}
+    for cut in sorted({*range(0, len(seen) - 1, 9), *near} - {len(seen) - 1}):
+        after = seen[cut + 1 :]  # what the first client got after it
+        rest = sse_events(url, headers={"Last-Event-ID": seen[cut][0]}, limit=len(after))
+        assert rest == after, f"resuming after event {cut}"
 
 
 def test_a_client_stuck_on_a_heartbeat_is_cut_too() -> None:

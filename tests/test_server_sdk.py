@@ -20,11 +20,15 @@ import pytest
 from graphs import CASES, CORPUS, Case, long_loop
 from langgraph_sdk import get_client
 from server_support import (
+    BOTH_STORES,
     Background,
     as_recorded,
+    assert_same_run,
+    drive,
     platform_json,
     run_config,
     served,
+    settle,
     split_name,
 )
 
@@ -44,29 +48,7 @@ async def join(url: str, thread_id: str, run_id: str, **kwargs: Any) -> list[Any
     return [part async for part in client.runs.join_stream(thread_id, run_id, **kwargs)]
 
 
-def drive(case: Case, thread_id: str) -> tuple[str, list[Any], list[Any], BaseException | None]:
-    """Run ``case`` through LangGraph's own stream (values, updates, custom, subgraphs) while
-    ``subscribe`` follows it; its run id, the native items, the subscriber's, the error."""
-    run_id = uuid.uuid4()
-    graph, config = case.build(), run_config(case, thread_id, run_id)
-    modes = ["values", "updates", "custom"]
-    native: list[Any] = []
-
-    async def astream() -> None:
-        async for item in graph.astream(case.input, config, stream_mode=modes, subgraphs=True):
-            native.append(item)
-
-    def stream() -> None:
-        native.extend(graph.stream(case.input, config, stream_mode=modes, subgraphs=True))
-
-    with otelstream.subscribe(run_id=run_id, modes=("events", "debug"), subgraphs=True) as sub:
-        runner = Background(astream if case.is_async else stream)
-        items = list(sub)
-        runner.join()
-    assert sub.dropped == 0
-    return str(run_id), native, items, runner.error
-
-
+@BOTH_STORES
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
 def test_sdk_join_stream_equals_in_process_streams(
@@ -74,35 +56,19 @@ def test_sdk_join_stream_equals_in_process_streams(
 ) -> None:
     thread_id = f"sdk-{case.name}"
     run_id, native, items, error = drive(case, thread_id)
+    settle(served)
     if case.raises is None:
         assert error is None, error
     else:
         assert type(error) is case.raises
 
     parts = asyncio.run(join(served.url, thread_id, run_id))
-    assert parts[0].event == "metadata"
-    assert parts[0].data == {"run_id": run_id, "attempt": 1}
-    if hasattr(parts[0], "id"):  # langgraph-sdk >= 0.3 gives the event ids
-        ids = [int(p.id) for p in parts]
-        assert ids == sorted(set(ids)), "event ids must be unique and increasing"
-
-    got_events = [p.data for p in parts if p.event == "events"]
-    want_events = [platform_json(chunk) for mode, chunk in items if mode == "events"]
-    assert got_events == as_recorded(want_events, got_events)
-    got_debug = [
-        [list(split_name(p.event)[1]), p.data] for p in parts if p.event.startswith("debug")
-    ]
-    want_debug = [platform_json(chunk) for mode, chunk in items if mode == "debug"]
-    assert got_debug == as_recorded(want_debug, got_debug)
-    got_native = [
-        [list(split_name(p.event)[1]), split_name(p.event)[0], p.data]
-        for p in parts
-        if split_name(p.event)[0] in ("values", "updates", "custom")
-    ]
-    want_native = platform_json(native)
-    assert got_native == as_recorded(want_native, got_native)
-    assert got_events and got_debug and got_native
-
+    assert_same_run(
+        list(map(part, parts)),
+        run_id,
+        platform_json(native),
+        [[mode, platform_json(chunk)] for mode, chunk in items],
+    )
     run = asyncio.run(get_client(url=served.url, api_key=None).runs.get(thread_id, run_id))
     if case.raises is not None:
         assert parts[-1].event == "error"
@@ -144,6 +110,7 @@ def test_messages_tuple_equals_langgraph_messages_mode(
         assert any(p.event == "messages" for p in parts)
 
 
+@BOTH_STORES
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "stream_mode",
@@ -158,6 +125,7 @@ def test_failed_run_ends_with_error_for_every_mode_filter(
     runner = Background(lambda: case.build().invoke(case.input, run_config(case, "fail", run_id)))
     runner.join()
     assert type(runner.error) is case.raises
+    settle(served)
     parts = asyncio.run(join(served.url, "fail", str(run_id), stream_mode=stream_mode))
     assert parts[0].event == "metadata"
     assert parts[-1].event == "error"
@@ -194,6 +162,7 @@ def test_stream_mode_once_repeated_or_json_list(served: server.RunningServer) ->
     assert counts["events"] and counts["debug"] and counts["values"] and counts["updates"]
 
 
+@BOTH_STORES
 @pytest.mark.timeout(60)
 def test_runs_list_and_get_through_the_sdk(served: server.RunningServer) -> None:
     case = CASES["interrupt"]
@@ -202,6 +171,7 @@ def test_runs_list_and_get_through_the_sdk(served: server.RunningServer) -> None
         run_id = uuid.uuid4()
         ids.append(str(run_id))
         case.build().invoke(case.input, run_config(case, "listed", run_id))
+    settle(served)
     client = get_client(url=served.url, api_key=None)
 
     async def read() -> tuple[list[Any], list[Any], list[Any], Any]:
@@ -261,6 +231,7 @@ def test_runs_started_any_way_are_recorded(served: server.RunningServer) -> None
     assert tokens, "a recorded run's models stream"
 
 
+@BOTH_STORES
 @pytest.mark.timeout(60)
 def test_threads_join_stream_follows_every_run_on_the_thread(
     served: server.RunningServer,

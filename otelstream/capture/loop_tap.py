@@ -11,6 +11,7 @@ follows are left alone.
 from __future__ import annotations
 
 import asyncio
+import threading
 from functools import cache
 from typing import Any
 
@@ -107,6 +108,7 @@ class _LoopTap:
         "_extra",
         "_graph_modes",
         "_handler",
+        "_lock",
         "_original",
         "_root_mode",
         "_run",
@@ -129,6 +131,7 @@ class _LoopTap:
         self._run = run
         self._root_mode = root_mode
         self._handler = handler
+        self._lock = threading.RLock()
         self.namespace: tuple[str, ...] | None = None
         self.aioloop: asyncio.AbstractEventLoop | None = None
 
@@ -151,18 +154,21 @@ class _LoopTap:
             self.aioloop.call_soon_threadsafe(self._original, chunk)
 
     def __call__(self, chunk: Any) -> None:
-        original = self._original
-        if original is not None and chunk[1] in original.modes:
-            original(chunk)
-        try:
-            namespace, mode, payload = chunk
-            if mode not in self._extra or tuple(namespace) != self.namespace:
-                return  # a subgraph's chunk, forwarded here: its own loop reports it
-            if mode == "debug":
-                self._handler.emit_debug(self._run, self.namespace, payload)
-            if mode == self._root_mode:
-                self._handler.emit_chunk(self._run, payload)
-            if mode in self._graph_modes:
-                self._handler.emit_graph_chunk(self._run, self.namespace, mode, payload)
-        except Exception as exc:
-            report_failure("loop hook", exc)
+        # one chunk at a time: parallel tasks' chunks reach the caller's stream and the
+        # handler in the same order (both only queue, so the lock is held briefly)
+        with self._lock:
+            original = self._original
+            if original is not None and chunk[1] in original.modes:
+                original(chunk)
+            try:
+                namespace, mode, payload = chunk
+                if mode not in self._extra or tuple(namespace) != self.namespace:
+                    return  # a subgraph's chunk, forwarded here: its own loop reports it
+                if mode == "debug":
+                    self._handler.emit_debug(self._run, self.namespace, payload)
+                if mode == self._root_mode:
+                    self._handler.emit_chunk(self._run, payload)
+                if mode in self._graph_modes:
+                    self._handler.emit_graph_chunk(self._run, self.namespace, mode, payload)
+            except Exception as exc:
+                report_failure("loop hook", exc)

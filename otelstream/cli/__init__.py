@@ -1,3 +1,3 @@
-"""The ``otelstream`` command: ``demo``, ``run`` and ``replay`` (``command``), with the
-graph runner (``runner``), the bundled demo (``demo``), stream printers (``printers``) and
-the trace-tree printer (``console``)."""
+"""The ``otelstream`` command: ``demo``, ``run``, ``replay`` and ``serve`` (``command``), with
+the graph runner (``runner``), the bundled demo (``demo``), stream printers (``printers``),
+the trace-tree printer (``console``) and the stream store server (``serve``)."""

@@ -12,6 +12,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
+from otelstream.cli.serve import add_parser as add_serve_parser
 from otelstream.version import __version__
 
 Command = Callable[[argparse.Namespace], int]
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--subgraphs", action="store_true", help="debug: include subgraphs, with namespaces"
     )
     replay.set_defaults(command=_replay)
+    add_serve_parser(commands)
     return parser
 
 

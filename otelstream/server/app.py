@@ -3,7 +3,8 @@
 Creating it starts recording: from then on every root graph run the process starts (that
 ``record`` keeps) is recorded into the history store from its first event. Mount it in any
 Starlette/FastAPI app (``app.mount("/otelstream", create_app())``) or serve it on its own
-(``otelstream.server.start()``).
+(``otelstream.server.start()``). With a shared store (Redis) it serves every process's runs,
+and ``record=False`` makes a server that runs no graphs (``otelstream serve``).
 """
 
 from __future__ import annotations
@@ -19,15 +20,11 @@ from starlette.routing import Route
 
 from otelstream.server.auth import Access, Authorize, token_from_env
 from otelstream.server.errors import HANDLERS
-from otelstream.server.memory import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_ITEMS,
-    DEFAULT_MAX_RUNS,
-    MemoryHistoryStore,
-)
+from otelstream.server.memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ITEMS, DEFAULT_MAX_RUNS
 from otelstream.server.recorder import RecordFilter, RunRecorder
 from otelstream.server.routes import Endpoints, ServerState
 from otelstream.server.store import HistoryStore
+from otelstream.server.stores import open_store, warn_if_unreachable
 from otelstream.server.viewer import viewer_page
 from otelstream.server.wire import WirePolicy
 
@@ -36,8 +33,8 @@ def create_app(
     *,
     token: str | None = None,
     authorize: Authorize | None = None,
-    record: RecordFilter | None = None,
-    store: HistoryStore | None = None,
+    record: RecordFilter | bool | None = None,
+    store: HistoryStore | str | None = None,
     max_items: int = DEFAULT_MAX_ITEMS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_runs: int = DEFAULT_MAX_RUNS,
@@ -47,30 +44,35 @@ def create_app(
     pace: float = 0.005,
 ) -> Starlette:
     """The remote-stream app; it records runs from now on (``app.state.recorder.close()``
-    stops that).
+    stops that, ``app.state.store.close()`` then sends what a shared store still queues).
 
     ``token`` (default ``$OTELSTREAM_SERVER_TOKEN``) is then required on every request;
     ``authorize(request, thread_id)`` decides per thread; ``record(graph_name, thread_id)``
-    chooses the runs recorded (default all); ``store`` replaces the in-memory history (whose
-    bounds are ``max_items``/``max_bytes`` per run and ``max_runs`` finished runs);
+    chooses the runs recorded (default all; ``False``: none, this process only serves);
+    ``store`` is a ``HistoryStore`` or a Redis URL (default ``$OTELSTREAM_STREAM_STORE``,
+    else the in-memory history, whose bounds are ``max_items``/``max_bytes`` per run and
+    ``max_runs`` finished runs);
     ``cors_origins`` allows browsers on those origins (CORS is off by default);
     ``send_timeout`` cuts a client that stops reading for that long; ``pace`` is the least
     time between two writes to one client (what arrives meanwhile goes in one write).
     """
-    import otelstream
-
-    instrumentor = otelstream.instrument()
-    if instrumentor.hub is None or instrumentor.settings is None:
-        raise RuntimeError("otelstream could not instrument LangChain (see the log)")
     if heartbeat <= 0 or send_timeout <= 0 or pace < 0:
         raise ValueError("heartbeat and send_timeout must be positive, pace >= 0")
-    history = store or MemoryHistoryStore(
-        max_items=max_items, max_bytes=max_bytes, max_runs=max_runs
-    )
+    history = open_store(store, max_items=max_items, max_bytes=max_bytes, max_runs=max_runs)
     access = Access(token_from_env(token), authorize)
     state = ServerState(history, access, heartbeat, send_timeout, pace)
     endpoints = Endpoints(state)
-    recorder = RunRecorder(instrumentor.hub, history, WirePolicy(instrumentor.settings), record)
+    recorder = None
+    if record is not False:
+        import otelstream
+
+        instrumentor = otelstream.instrument()
+        if instrumentor.hub is None or instrumentor.settings is None:
+            raise RuntimeError("otelstream could not instrument LangChain (see the log)")
+        warn_if_unreachable(history)
+        keep = None if record is True else record
+        policy = WirePolicy(instrumentor.settings)
+        recorder = RunRecorder(instrumentor.hub, history, policy, keep)
 
     async def ok(request: Request) -> Response:
         return JSONResponse({"ok": True})

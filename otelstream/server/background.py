@@ -25,10 +25,13 @@ class RunningServer:
         self.url = url
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop recording and serving (open streams are closed)."""
-        self.app.state.recorder.close()
+        """Stop recording and serving (open streams are closed; a shared store is sent
+        what it still queues)."""
+        if self.app.state.recorder is not None:
+            self.app.state.recorder.close()
         self._server.should_exit = True
         self._thread.join(timeout)
+        self.app.state.store.close(timeout)
 
     def __enter__(self) -> RunningServer:
         return self
@@ -71,7 +74,8 @@ def start(
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            app.state.recorder.close()
+            if app.state.recorder is not None:
+                app.state.recorder.close()
             raise RuntimeError(f"otelstream server could not listen on {host}:{port}")
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()

@@ -8,6 +8,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from otelstream.server.store import StoreUnavailable
+
 _logger = logging.getLogger(__name__)
 
 
@@ -35,6 +37,16 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return json_error(exc.status_code, _REASONS.get(exc.status_code, "Error"), str(exc.detail))
 
 
+async def on_store_unavailable(request: Request, exc: Exception) -> Response:
+    if not _said:  # once: every later request while the store is away is a 503 too
+        _said.append(True)
+        _logger.warning("otelstream: serving %s: %s (answered 503)", request.url.path, exc)
+    return json_error(503, "StoreUnavailable", str(exc))
+
+
+_said: list[bool] = []
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     _logger.warning("otelstream: internal error serving %s: %r", request.url.path, exc)
     return json_error(500, "InternalError", "internal error")
@@ -42,4 +54,9 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 _REASONS = {404: "NotFound", 405: "MethodNotAllowed"}
 
-HANDLERS = {ApiError: on_api_error, HTTPException: on_http_error, Exception: on_unexpected}
+HANDLERS = {
+    ApiError: on_api_error,
+    HTTPException: on_http_error,
+    StoreUnavailable: on_store_unavailable,
+    Exception: on_unexpected,
+}

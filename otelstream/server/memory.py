@@ -18,15 +18,18 @@ import itertools
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from otelstream.server.store import (
+    RUNNING,
     BadEventId,
     Batch,
     Entry,
     HistoryEvicted,
     HistoryStore,
     RunRecord,
+    run_done,
 )
 from otelstream.server.wire import METADATA, dumpb
 
@@ -36,6 +39,8 @@ DEFAULT_MAX_RUNS = 200
 _BATCH = 512
 """Most items one read returns (bounds what a connection holds at once)."""
 _TOMBSTONES = 10_000
+_POLL = 30.0
+"""Longest wait of a thread's follower before it looks again."""
 
 _Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
@@ -62,6 +67,7 @@ class _History:
     __slots__ = (
         "bytes",
         "datas",
+        "end_id",
         "ended",
         "events",
         "evicted_to",
@@ -81,6 +87,7 @@ class _History:
         self.bytes = 0
         self.evicted_to = 0  # the highest evicted id (0: none)
         self.ended = False
+        self.end_id = 0  # the run's end: where a thread's stream says run_done
 
     def add(self, item_id: int, event: str, data: bytes, max_items: int, max_bytes: int) -> None:
         if self.head is None:
@@ -193,6 +200,7 @@ class MemoryHistoryStore(HistoryStore):
                 history.add(self._last, METADATA, dumpb(summary), 1 << 62, 1 << 62)
                 record.items += 1
             history.ended = True
+            self._last = history.end_id = next(self._ids)
             record.status, record.error = status, error
             record.updated_at = time.time()
             self._finished.append(run_id)
@@ -220,18 +228,20 @@ class MemoryHistoryStore(HistoryStore):
             self._evicted.popitem(last=False)
 
     # -- reader side ---------------------------------------------------------------------
-    def get_run(self, run_id: str) -> RunRecord | None:
+    async def get_run(self, run_id: str, thread_id: str | None = None) -> RunRecord | None:
         history = self._runs.get(run_id)
-        return None if history is None else history.record
+        if history is None:
+            if run_id in self._evicted:
+                raise HistoryEvicted(f"run {run_id} is no longer kept (max_runs={self.max_runs})")
+            return None
+        record = history.record
+        return record if thread_id is None or record.thread_id == thread_id else None
 
-    def runs(self, thread_id: str | None = None) -> list[RunRecord]:
+    async def runs(self, thread_id: str | None = None) -> list[RunRecord]:
         with self._lock:
             if thread_id is None:
                 return [h.record for h in reversed(self._runs.values())]
             return [self._runs[r].record for r in reversed(self._threads.get(thread_id, []))]
-
-    def was_evicted(self, run_id: str) -> bool:
-        return run_id in self._evicted
 
     def key(self, event_id: str) -> tuple[int, ...]:
         try:
@@ -242,7 +252,8 @@ class MemoryHistoryStore(HistoryStore):
             raise BadEventId(f"malformed event id {event_id!r}")
         return (max(value, 0),)
 
-    def start(self, run_id: str, last_event_id: str | None) -> str:
+    async def start(self, run: RunRecord, last_event_id: str | None) -> str:
+        run_id = run.run_id
         history = self._history(run_id)
         if last_event_id is None:
             return "0"
@@ -260,35 +271,69 @@ class MemoryHistoryStore(HistoryStore):
                 )
         raise BadEventId(f"event id {cursor} was not issued by run {run_id}")
 
-    def horizon(self) -> str:
-        return str(self._last)
+    async def read(self, run: RunRecord, cursor: str, timeout: float) -> Batch:
+        return await self._read(run.run_id, cursor, timeout, None)
 
-    async def read(
-        self, run_id: str, cursor: str, timeout: float, upto: str | None = None
-    ) -> Batch:
+    async def _read(self, run_id: str, cursor: str, timeout: float, upto: str | None) -> Batch:
         history = self._history(run_id)
         after = self.key(cursor)[0]
         limit = None if upto is None else self.key(upto)[0]
         with self._lock:
             entries = history.after(after, limit)
             if entries or history.ended or timeout <= 0:
-                return self._batch(history, entries, after)
+                return self._batch(history, entries, cursor, limit)
             future = self._wait(run_id)
         await self._until(run_id, future, timeout)
         with self._lock:
-            return self._batch(history, history.after(after, limit), after)
+            return self._batch(history, history.after(after, limit), cursor, limit)
 
-    def version(self, thread_id: str) -> int:
-        return self._versions.get(thread_id, 0)
+    async def follow_thread(
+        self, thread_id: str, last_event_id: str | None
+    ) -> AsyncIterator[list[Entry]]:
+        active: dict[str, str] = {}  # run id -> cursor
+        seen: set[str] = set()
+        resume = 0 if last_event_id is None else self.key(last_event_id)[0]
+        first = True
+        while True:
+            version = self._versions.get(thread_id, 0)
+            # items up to the horizon, all stored already: a pass emits them in id order, and
+            # the next pass only later ones (so a resume by the last id loses nothing)
+            upto = self._last
+            for record in reversed(await self.runs(thread_id)):  # oldest first
+                if record.run_id not in seen:
+                    seen.add(record.run_id)
+                    if not first:
+                        active[record.run_id] = "0"
+                    elif last_event_id is not None or record.status == RUNNING:
+                        active[record.run_id] = str(resume)
+            first = False
+            entries: list[tuple[int, Entry]] = []
+            for run_id, cursor in list(active.items()):
+                try:
+                    batch = await self._read(run_id, cursor, 0, str(upto))
+                except HistoryEvicted:  # gone meanwhile: nothing more to serve
+                    del active[run_id]
+                    continue
+                active[run_id] = batch.cursor
+                entries.extend((int(entry.id), entry) for entry in batch.entries)
+                if batch.ended:
+                    del active[run_id]
+                    end = self._runs[run_id].end_id if run_id in self._runs else 0
+                    if end > resume:  # said once, at its place among the ids
+                        entries.append((end, run_done(run_id, str(end))))
+            entries.sort(key=lambda item: item[0])
+            yield [entry for _, entry in entries]
+            if not entries:
+                await self._wait_thread(thread_id, version, _POLL)
 
-    async def wait_thread(self, thread_id: str, version: int, timeout: float) -> int:
+    async def _wait_thread(self, thread_id: str, version: int, timeout: float) -> None:
+        """Until the thread's version differs from ``version``, or ``timeout``."""
         key = _thread_key(thread_id)
         with self._lock:
             if self._versions.get(thread_id, 0) != version:
-                return self._versions[thread_id]
+                return
             future = self._wait(key)
         await self._until(key, future, timeout)
-        return self._versions.get(thread_id, 0)
 
     def _wait(self, key: str) -> asyncio.Future[None]:
         """A future woken by the next change of ``key`` (lock held)."""
@@ -311,20 +356,21 @@ class MemoryHistoryStore(HistoryStore):
                         del self._waiters[key]
 
     @staticmethod
-    def _batch(history: _History, entries: list[Entry], cursor: int) -> Batch:
-        """The entries, and whether they reach the end of an ended run (lock held)."""
-        if not history.ended or history.head is None:
-            return Batch(entries, False)
+    def _batch(history: _History, entries: list[Entry], cursor: str, upto: int | None) -> Batch:
+        """The entries, the cursor after them, and whether they reach the end of an ended
+        run (and its end is not after ``upto``) (lock held)."""
+        cursor = entries[-1].id if entries else cursor
+        if not history.ended or history.head is None or (upto and history.end_id > upto):
+            return Batch(entries, False, cursor)
         last = int(history.last_id() or history.head.id)
-        reached = int(entries[-1].id) if entries else cursor
-        return Batch(entries, reached >= last)
+        return Batch(entries, int(cursor) >= last, cursor)
 
     def _history(self, run_id: str) -> _History:
         history = self._runs.get(run_id)
         if history is None:
             if run_id in self._evicted:
                 raise HistoryEvicted(f"run {run_id} is no longer kept (max_runs={self.max_runs})")
-            raise KeyError(run_id)
+            raise HistoryEvicted(f"run {run_id} is not kept")
         return history
 
     def waiting(self) -> int:

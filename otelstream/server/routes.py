@@ -22,7 +22,7 @@ from otelstream.server import store as st
 from otelstream.server.auth import Access
 from otelstream.server.errors import ApiError
 from otelstream.server.sse import StreamResponse, comment, frame
-from otelstream.server.wire import ERROR, MESSAGES, MESSAGES_TUPLE, METADATA, MODES, dumpb
+from otelstream.server.wire import ERROR, MESSAGES, MESSAGES_TUPLE, METADATA, MODES
 
 THREAD_MODES = {"run_modes": None, "lifecycle": frozenset(), "state_update": frozenset({"values"})}
 """``threads.join_stream`` modes: every run mode, only ``metadata`` events, or ``values``."""
@@ -89,10 +89,11 @@ class Endpoints:
     # -- runs -----------------------------------------------------------------------------
     async def _run(self, request: Request, thread_id: str | None, run_id: str) -> st.RunRecord:
         self.s.access.authenticate(request)
-        record = self.s.store.get_run(run_id)
-        if record is None or (thread_id is not None and record.thread_id != thread_id):
-            if record is None and self.s.store.was_evicted(run_id):
-                raise ApiError(410, "Gone", f"run {run_id} is no longer kept")
+        try:
+            record = await self.s.store.get_run(run_id, thread_id)
+        except st.HistoryEvicted:
+            raise ApiError(410, "Gone", f"run {run_id} is no longer kept") from None
+        if record is None:
             where = f" on thread {thread_id}" if thread_id is not None else ""
             raise ApiError(404, "NotFound", f"run {run_id} not found{where}")
         await self.s.access.check_thread(request, record.thread_id)
@@ -107,7 +108,7 @@ class Endpoints:
         self.s.access.authenticate(request)
         thread_id = request.path_params["thread_id"]
         await self.s.access.check_thread(request, thread_id)
-        records = self.s.store.runs(thread_id)
+        records = await self.s.store.runs(thread_id)
         if not records:
             raise ApiError(404, "NotFound", f"thread {thread_id} has no recorded runs")
         return JSONResponse(await self._page(request, records))
@@ -115,7 +116,9 @@ class Endpoints:
     async def list_runs(self, request: Request) -> Response:
         self.s.access.authenticate(request)
         allowed = [
-            r for r in self.s.store.runs() if await self.s.access.allowed(request, r.thread_id)
+            r
+            for r in await self.s.store.runs()
+            if await self.s.access.allowed(request, r.thread_id)
         ]
         return JSONResponse(await self._page(request, allowed))
 
@@ -144,31 +147,30 @@ class Endpoints:
                 422, "Unsupported", "cancel_on_disconnect: otelstream follows runs, never cancels"
             )
         record = await self._run(request, p.get("thread_id"), p["run_id"])
-        store = self.s.store
         try:
-            cursor = store.start(record.run_id, _last_event_id(request))
+            cursor = await self.s.store.start(record, _last_event_id(request))
         except st.BadEventId as exc:
             raise ApiError(400, "InvalidLastEventId", str(exc)) from None
         except st.HistoryEvicted as exc:
             raise ApiError(410, "Gone", str(exc)) from None
-        body = self._follow_run(record.run_id, cursor, _selector(modes))
+        body = self._follow_run(record, cursor, _selector(modes))
         return self._respond(body, record)
 
     async def _follow_run(
-        self, run_id: str, cursor: str, selected: Callable[[str], bool]
+        self, record: st.RunRecord, cursor: str, selected: Callable[[str], bool]
     ) -> AsyncIterator[bytes]:
         store = self.s.store
         while True:
             try:
-                batch = await store.read(run_id, cursor, _POLL)
+                batch = await store.read(record, cursor, _POLL)
             except st.HistoryEvicted:  # this reader fell behind the bounded history
                 yield comment("history evicted: reconnect with Last-Event-ID for a 410")
                 return
-            out = []
-            for entry in batch.entries:
-                cursor = entry.id
-                if selected(entry.event):
-                    out.append(frame(entry.event, entry.data, entry.id))
+            except st.StoreUnavailable:
+                yield comment("stream store unavailable: reconnect with Last-Event-ID")
+                return
+            cursor = batch.cursor
+            out = [frame(e.event, e.data, e.id) for e in batch.entries if selected(e.event)]
             if out:
                 yield b"".join(out)
             if batch.ended:
@@ -212,60 +214,15 @@ class Endpoints:
     ) -> AsyncIterator[bytes]:
         """Every run of the thread as it starts (with ``Last-Event-ID``: every kept item after
         it, then on), in id order; ``metadata {"status": "run_done"}`` after each run."""
-        store = self.s.store
-        active: dict[str, str] = {}  # run id -> cursor
-        seen: set[str] = set()
-        delivered: set[str] = set()
-        first = True
-        while True:
-            version = store.version(thread_id)
-            # items up to the horizon, all stored already: a pass emits them in id order, and
-            # the next pass only later ones (so a resume by the last id loses nothing)
-            upto = store.horizon()
-            for record in reversed(store.runs(thread_id)):  # oldest first
-                if record.run_id not in seen:
-                    seen.add(record.run_id)
-                    if not first:
-                        active[record.run_id] = "0"
-                    elif last is not None or record.status == st.RUNNING:
-                        active[record.run_id] = last or "0"
-                        if last is not None and _issued(store, record.run_id, last):
-                            delivered.add(record.run_id)  # its run_done follows ``last``
-            first = False
-            entries: list[tuple[tuple[int, ...], int, st.Entry]] = []
-            done: list[str] = []
-            for run_id, cursor in list(active.items()):
-                try:
-                    batch = await store.read(run_id, cursor, 0, upto)
-                except (st.HistoryEvicted, KeyError):  # gone meanwhile: nothing more to serve
-                    del active[run_id]
-                    continue
-                for entry in batch.entries:
-                    active[run_id] = entry.id
-                    entries.append((store.key(entry.id), 0, entry))
-                    delivered.add(run_id)
-                if batch.ended:
-                    done.append(run_id)
-                    if run_id in delivered:  # right after the run's last item
-                        data = dumpb({"status": "run_done", "run_id": run_id})
-                        entries.append((store.key(active[run_id]), 1, st.Entry("", METADATA, data)))
-            entries.sort(key=lambda item: item[:2])
-            out = [frame(e.event, e.data, e.id or None) for _, _, e in entries if selected(e.event)]
-            for run_id in done:
-                del active[run_id]
-            if out:
-                yield b"".join(out)
-            if not entries and not done:
-                await store.wait_thread(thread_id, version, _POLL)
-            elif out and self.s.pace:
-                await asyncio.sleep(self.s.pace)
-
-
-def _issued(store: st.HistoryStore, run_id: str, event_id: str) -> bool:
-    """Whether ``event_id`` is one of the run's items: a client resuming after a run's last
-    item has not had its ``run_done`` marker, which came right after that item."""
-    try:
-        store.start(run_id, event_id)
-    except (st.BadEventId, st.HistoryEvicted, KeyError):
-        return False
-    return True
+        batches = self.s.store.follow_thread(thread_id, last)
+        try:
+            async for entries in batches:
+                out = [frame(e.event, e.data, e.id) for e in entries if selected(e.event)]
+                if out:
+                    yield b"".join(out)
+                    if self.s.pace:
+                        await asyncio.sleep(self.s.pace)
+        except st.StoreUnavailable:
+            yield comment("stream store unavailable: reconnect with Last-Event-ID")
+        finally:
+            await batches.aclose()  # type: ignore[attr-defined]

@@ -4,21 +4,24 @@ The recorder writes (from the graph's threads, never blocking the run); the rout
 the server's event loop), each connection at its own cursor, so any number of clients follow
 a run without copies and a slow one never holds the others back. A store assigns every item
 an event id: an opaque string, unique and strictly increasing within a run, and comparable
-across the runs of one store through ``key()`` (so a thread's stream can resume too). A
+across the runs of one thread through ``key()`` (so a thread's stream can resume too). A
 ``Last-Event-ID`` resumes exactly after that item; one whose successors were evicted raises
 ``HistoryEvicted`` (HTTP 410), one the run never issued raises ``BadEventId`` (HTTP 400).
 
-``MemoryHistoryStore`` (``memory.py``) keeps everything in this process. A store shared by
-several processes implements the same methods (Redis Streams entry ids make natural event
-ids: ``key("1700000000000-3") == (1700000000000, 3)``).
+``MemoryHistoryStore`` (``memory.py``) keeps everything in this process;
+``RedisHistoryStore`` (``redis_store.py``) keeps it in Redis Streams, shared by every
+process that publishes or serves (its entry ids are the event ids).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from otelstream.server.wire import METADATA, dumpb
 
 RUNNING = "running"
 SUCCESS = "success"
@@ -33,6 +36,10 @@ class BadEventId(ValueError):
 
 class HistoryEvicted(LookupError):
     """The items after a ``Last-Event-ID`` (or the whole run) are no longer kept (HTTP 410)."""
+
+
+class StoreUnavailable(ConnectionError):
+    """A shared store cannot be reached (HTTP 503); the message is one line, without secrets."""
 
 
 def iso(timestamp: float) -> str:
@@ -54,7 +61,8 @@ class RunRecord:
     items: int = 0
     """Items recorded (the ``metadata`` event included)."""
     dropped: int = 0
-    """Items evicted from the bounded history while the run went on."""
+    """Items recorded but no longer kept (evicted from the bounded history), or never stored
+    (lost while a shared store was unreachable)."""
 
     def to_json(self) -> dict[str, Any]:
         """The Platform's Run object (and what otelstream adds: ``error``, counts)."""
@@ -85,15 +93,22 @@ class Entry:
 
 @dataclass(frozen=True)
 class Batch:
-    """Items after a cursor, and whether the run ended with the last of them."""
+    """Items after a cursor, the cursor after them, and whether the run ended with them."""
 
     entries: list[Entry]
     ended: bool
+    cursor: str
+
+
+def run_done(run_id: str, event_id: str) -> Entry:
+    """The marker a thread's stream sends after each run's last item; its id is the run's
+    end, so a thread's stream resumes exactly, markers included."""
+    return Entry(event_id, METADATA, dumpb({"status": "run_done", "run_id": run_id}))
 
 
 class HistoryStore(ABC):
     """Recorded runs and their stream items. Writers are sync and must not block; readers
-    are async. Implementations are thread-safe."""
+    are async and may raise ``StoreUnavailable``. Implementations are thread-safe."""
 
     # -- written by the recorder (graph threads) ------------------------------------------
     @abstractmethod
@@ -109,47 +124,46 @@ class HistoryStore(ABC):
         """The run ended (its ``error`` event, if any, was appended before). If items were
         dropped, a last ``metadata`` event says so: ``{"run_id", "status", "dropped"}``."""
 
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until what this process wrote can be read by every reader (a shared store
+        sends it from a background thread); False if ``timeout`` passed first."""
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:  # noqa: B027 - nothing to release here
+        """Release what the store holds (a shared store first sends what it still queues)."""
+
     # -- read by the routes (the server's event loop) -------------------------------------
     @abstractmethod
-    def get_run(self, run_id: str) -> RunRecord | None:
-        """A run still kept, or None."""
+    async def get_run(self, run_id: str, thread_id: str | None = None) -> RunRecord | None:
+        """A run still kept (on ``thread_id`` if given), or None; raises ``HistoryEvicted``
+        for a run recorded once and no longer kept."""
 
     @abstractmethod
-    def runs(self, thread_id: str | None = None) -> list[RunRecord]:
+    async def runs(self, thread_id: str | None = None) -> list[RunRecord]:
         """Runs kept (of one thread), newest first."""
-
-    @abstractmethod
-    def was_evicted(self, run_id: str) -> bool:
-        """Whether this run was recorded once and is no longer kept."""
 
     @abstractmethod
     def key(self, event_id: str) -> tuple[int, ...]:
         """The sort key of an event id; raises ``BadEventId`` for a malformed one."""
 
     @abstractmethod
-    def start(self, run_id: str, last_event_id: str | None) -> str:
+    async def start(self, run: RunRecord, last_event_id: str | None) -> str:
         """The cursor to read a run from: its start (``last_event_id`` None, or the
         Platform's ``-1``/``0``), or exactly after ``last_event_id``. Raises ``BadEventId``
         or ``HistoryEvicted``."""
 
     @abstractmethod
-    def horizon(self) -> str:
-        """The id of the latest item stored: every item up to it can be read."""
+    async def read(self, run: RunRecord, cursor: str, timeout: float) -> Batch:
+        """Items after ``cursor`` (at most a bounded batch), waiting up to ``timeout``
+        seconds (0: not at all) for some while the run goes on; ``ended`` when they reach
+        the end of an ended run. Raises ``HistoryEvicted`` when items after ``cursor`` were
+        evicted meanwhile (a reader too far behind)."""
 
     @abstractmethod
-    async def read(
-        self, run_id: str, cursor: str, timeout: float, upto: str | None = None
-    ) -> Batch:
-        """Items after ``cursor`` and not after ``upto`` (at most a bounded batch), waiting
-        up to ``timeout`` seconds (0: not at all) for some while the run goes on; ``ended``
-        when they reach the end of an ended run. Raises ``HistoryEvicted`` when items after
-        ``cursor`` were evicted meanwhile (a reader too far behind)."""
-
-    @abstractmethod
-    def version(self, thread_id: str) -> int:
-        """A value that changes (never back to an earlier one) whenever a run of the thread
-        starts, ends or gets an item."""
-
-    @abstractmethod
-    async def wait_thread(self, thread_id: str, version: int, timeout: float) -> int:
-        """The thread's version once it differs from ``version``, or after ``timeout``."""
+    def follow_thread(
+        self, thread_id: str, last_event_id: str | None
+    ) -> AsyncIterator[list[Entry]]:
+        """A thread's stream, batch by batch (an empty batch: nothing new for a while): every
+        run of the thread as it starts, or with ``last_event_id`` every kept item after it,
+        then on; items of concurrent runs in id order, ``run_done()`` at each run's end.
+        Endless (the client ends it)."""
