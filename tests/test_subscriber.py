@@ -221,6 +221,33 @@ def test_a_subscription_follows_one_run_when_two_start_at_once(
         sys.setswitchinterval(old)
 
 
+@pytest.mark.timeout(60)
+def test_followers_of_a_run_see_its_parallel_tasks_in_one_order(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """Two subscriptions to one run whose tasks run in parallel threads get the same items
+    in the same order (the server's recorder and a local subscriber agree)."""
+    case = CASES["fanout"]
+    graph = case.build()
+    items = {"items": [f"i{n}" for n in range(16)], "results": []}
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for round_ in range(5):
+            run_id = uuid.uuid4()
+            config = {"configurable": {"thread_id": f"order-{round_}"}, "run_id": run_id}
+            with (
+                otelstream.subscribe(run_id=run_id, modes=("events", "debug")) as one,
+                otelstream.subscribe(run_id=run_id, modes=("events", "debug")) as two,
+            ):
+                Runner(graph, items, config).start().join()
+                first, second = list(one), list(two)
+            assert len(first) > 100
+            assert first == second, f"round {round_}"
+    finally:
+        sys.setswitchinterval(old)
+
+
 # --- async ---
 @pytest.mark.timeout(60)
 async def test_async_iteration_in_the_same_loop(exporter: InMemorySpanExporter) -> None:

@@ -12,6 +12,7 @@ every root run's start whether it follows that run, and subscribes to it then.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable
@@ -48,6 +49,7 @@ class SubscriberHub:
         self._lock = threading.Lock()
         self._waiting: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._followers: dict[RunInfo, list[Subscription]] = {}
+        self._order: dict[RunInfo, threading.RLock] = {}
         self._watchers: tuple[Watcher, ...] = ()
 
     def add_watcher(self, watcher: Watcher) -> None:
@@ -139,6 +141,13 @@ class SubscriberHub:
         subscribers = self._followers.get(root)
         if not subscribers:
             return
+        # one run's events reach all its followers in one order, even from parallel tasks
+        with self._order.get(root) or contextlib.nullcontext():
+            self._deliver(ev, subscribers)
+
+    def _deliver(self, ev: LifecycleEvent, subscribers: list[Subscription]) -> None:
+        run = ev.run
+        root = run.root
         try:
             if ev.phase == lifecycle.END and formats.reports_node_chunk(
                 run.is_node, run.tapped, run.name, run.metadata, root.runs_async
@@ -165,6 +174,7 @@ class SubscriberHub:
         finally:  # whatever failed above, the followers of a finished run are told it ended
             if run is root and ev.phase in (lifecycle.END, lifecycle.ERROR):
                 self._followers.pop(root, None)
+                self._order.pop(root, None)
                 each(subscribers, lambda s: s.finish(ev.error))
 
     def _watch(self, root: RunInfo) -> None:
@@ -185,4 +195,5 @@ class SubscriberHub:
             return
         for s in found:
             s.bind(root)
+        self._order[root] = threading.RLock()  # the waker may report back on this thread
         self._followers[root] = found
