@@ -60,6 +60,8 @@ def test_token_required_and_accepted_in_every_form(exporter: Any) -> None:
             httpx.get(f"{srv.url}/runs", params={"token": "nope"}), 401, "Unauthorized"
         )
         assert_json_error(httpx.get(f"{path}/stream"), 401, "Unauthorized")
+        for bad in ({"stream_mode": "bogus"}, {"cancel_on_disconnect": "true"}):
+            assert_json_error(httpx.get(f"{path}/stream", params=bad), 401, "Unauthorized")
         assert_json_error(httpx.get(f"{srv.url}/"), 401, "Unauthorized")
         for headers, params in (
             ({"Authorization": "Bearer s3cret"}, None),

@@ -140,6 +140,7 @@ class Endpoints:
 
     # -- a run's stream ---------------------------------------------------------------------
     async def run_stream(self, request: Request) -> Response:
+        self.s.access.authenticate(request)  # a stranger learns nothing, not even a 422
         p = request.path_params
         modes = _modes(request, ("stream_mode",), set(MODES))
         if request.query_params.get("cancel_on_disconnect", "false").lower() == "true":
