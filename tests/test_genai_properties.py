@@ -28,8 +28,8 @@ from test_serialization_properties import hostile, surrogates
 import otelstream
 from otelstream.config import Settings
 from otelstream.serialization import TRUNCATION_MARKER, dumps
+from otelstream.spans import genai_context, tokens
 from otelstream.spans import genai_messages as genai
-from otelstream.spans import tokens
 from otelstream.spans.content import Content, Marks
 
 LIMIT = 512
@@ -148,8 +148,8 @@ def test_any_answer_and_any_state_convert(value: Any) -> None:
         if converted is not None:
             check_messages([converted])
             assert isinstance(converted["finish_reason"], str)
-    genai.documents([value, value])
-    genai.tool_definitions({"tools": [value]})
+    genai_context.documents([value, value])
+    genai_context.tool_definitions({"tools": [value]})
 
 
 chunk_texts = st.one_of(st.text(max_size=8), surrogates)

@@ -30,6 +30,7 @@ from typing import Any
 from otelstream import semconv as sc
 from otelstream.lifecycle import RunInfo
 from otelstream.serialization import dumps
+from otelstream.spans import genai_context
 from otelstream.spans import genai_messages as genai
 from otelstream.spans.content import Content, Marks
 
@@ -115,7 +116,7 @@ class Payloads:
         else:
             attrs[sc.LC_RUN_INPUT] = c.payload(marks, "input", inputs)
         if rt == "chat_model":
-            output_type = genai.output_type(run.invocation_params, run.metadata)
+            output_type = genai_context.output_type(run.invocation_params, run.metadata)
             if output_type is not None:
                 attrs[sc.GEN_AI_OUTPUT_TYPE] = output_type
             if c.capture:
@@ -131,7 +132,7 @@ class Payloads:
         # LangChain starts one run per prompt of a batch: each run has one message list
         first = batch[0] if isinstance(batch, (list, tuple)) and batch else []
         converted = genai.messages(first)
-        definitions = genai.tool_definitions(run.invocation_params)
+        definitions = genai_context.tool_definitions(run.invocation_params)
         oi = self._oi
         if oi is not None:
             attrs.update(
@@ -182,7 +183,7 @@ class Payloads:
             self._tool_result(output, marks, attrs)
         elif rt == "retriever" and _rebuildable_documents(output):
             attrs[sc.GEN_AI_RETRIEVAL_DOCUMENTS] = c.json_payload(
-                marks, "output", genai.documents(output)
+                marks, "output", genai_context.documents(output)
             )
         else:
             attrs[sc.LC_RUN_OUTPUT] = c.payload(marks, "output", output)
@@ -193,7 +194,7 @@ class Payloads:
             if answer is not None:
                 attrs[sc.GEN_AI_OUTPUT_MESSAGES] = c.json_payload(marks, "output", [answer])
         elif rt == "retriever" and sc.LC_RUN_OUTPUT in attrs:
-            found = genai.documents(output)
+            found = genai_context.documents(output)
             if found:
                 attrs[sc.GEN_AI_RETRIEVAL_DOCUMENTS] = c.json_payload(marks, "output", found)
         elif run.graph_operation is not None:
@@ -209,7 +210,7 @@ class Payloads:
             return
         schemas = {
             d["name"]: d["parameters"]
-            for d in genai.tool_definitions(run.invocation_params)
+            for d in genai_context.tool_definitions(run.invocation_params)
             if "parameters" in d
         }
         for part in answer["parts"]:
