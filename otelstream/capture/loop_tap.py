@@ -155,7 +155,8 @@ class _LoopTap:
 
     def __call__(self, chunk: Any) -> None:
         # one chunk at a time: parallel tasks' chunks reach the caller's stream and the
-        # handler in the same order (both only queue, so the lock is held briefly)
+        # handler in the same order (the handler's consumers run under the lock; the
+        # interpreter lock serializes those tasks' Python anyway)
         with self._lock:
             original = self._original
             if original is not None and chunk[1] in original.modes:
